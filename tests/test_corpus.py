@@ -1,0 +1,172 @@
+"""Tests of the rendered-corpus generator (run without the Debian kit packages)."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from transcribe.annotations import read_annotations
+from training import corpus as corpus_mod
+from training.grooves import STYLES, generate_groove
+from training.kits import KitSpec, load_hydrogen
+from training.render import render_clip, render_events
+
+SR = 44100
+LEAD_IN = 0.030  # silent lead-in of every synthetic sample
+
+
+def _one_shot(freq, decay, seed):
+    rng = np.random.default_rng(seed)
+    n = int(0.4 * SR)
+    t = np.arange(n) / SR
+    y = (np.sin(2 * np.pi * freq * t) + 0.3 * rng.standard_normal(n)) * np.exp(-t / decay)
+    att = int(0.002 * SR)
+    y[:att] *= np.linspace(0, 1, att)
+    return np.concatenate([np.zeros(int(LEAD_IN * SR)), 0.8 * y]).astype(np.float32)
+
+
+def make_kit(root: Path, name="TinyKit", with_rim=False) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    insts = [("Kick", 60, 0.2), ("Snare", 200, 0.1), ("Hat Closed", 6000, 0.03),
+             ("Hat Open", 7000, 0.3), ("Tom Low", 100, 0.2), ("Crash", 5000, 0.5)]
+    if with_rim:
+        insts.append(("Snare Rimshot", 300, 0.1))
+    xml = ["<drumkit_info><name>%s</name><instrumentList>" % name]
+    for i, (n, f, dec) in enumerate(insts):
+        fn = n.replace(" ", "_").lower()
+        sf.write(d / f"{fn}_soft.wav", 0.5 * _one_shot(f, dec, i), 48000 if i % 2 else SR)
+        sf.write(d / f"{fn}_hard.wav", _one_shot(f, dec, i + 10), SR)
+        xml.append(f"<instrument><id>{i}</id><name>{n}</name>"
+                   f"<layer><filename>{fn}_soft.wav</filename><min>0</min><max>0.5</max><gain>1</gain></layer>"
+                   f"<layer><filename>{fn}_hard.wav</filename><min>0.5</min><max>1</max><gain>1</gain></layer>"
+                   "</instrument>")
+    xml.append("</instrumentList></drumkit_info>")
+    (d / "drumkit.xml").write_text("".join(xml))
+    return d
+
+
+def detect_onset(x, t, win=0.04):
+    """Independent onset detector: first point after the previous sound's tail
+    where the high-passed envelope rises a quarter of the way to its peak."""
+    d = np.abs(np.diff(x, prepend=0.0))
+    env = np.convolve(d, np.ones(22) / 22, mode="same")
+    a, b, c = int((t - win) * SR), int((t - 0.01) * SR), int((t + win) * SR)
+    base = env[a:b].max()
+    seg = env[b:c]
+    thr = base + 0.25 * (seg.max() - base)
+    return (b + np.flatnonzero(seg >= thr)[0]) / SR
+
+
+@pytest.fixture(scope="module")
+def kit(tmp_path_factory):
+    return load_hydrogen(make_kit(tmp_path_factory.mktemp("kits")))
+
+
+def test_labels_align_with_audio(kit):
+    events = [(0.5 + 0.8 * i, c, 100) for i, c in enumerate(
+        ["kick", "snare_head", "hihat_closed", "floor_tom", "crash", "kick", "hihat_open", "snare_head"])]
+    for seed in range(3):
+        audio, labels, info = render_clip(kit, events, 7.0, 120, seed, accomp_p=0.0, augment_strength=1.0)
+        assert len(labels) == len(events)
+        errs = [abs(detect_onset(audio, t) - t) for t, _, _ in labels]
+        assert max(errs) < 0.005, (errs, info)
+
+
+def test_lead_in_latency_measured(kit):
+    assert all(abs(l - LEAD_IN * 1000) < 3 for l in kit.latencies_ms)
+
+
+def test_determinism(kit):
+    ev, tempo = generate_groove("funk", 3, 8.0)
+    a1, l1, _ = render_clip(kit, ev, 8.0, tempo, 7)
+    a2, l2, _ = render_clip(kit, ev, 8.0, tempo, 7)
+    assert np.array_equal(a1, a2) and l1 == l2
+    assert generate_groove("rock", 5, 10.0) == generate_groove("rock", 5, 10.0)
+
+
+def test_rimshot_without_rim_sample_is_snare_head(kit):
+    assert "snare_rim" not in kit.voices
+    _, labels = render_events(kit, [(0.5, "snare_rim", 100), (1.0, "ride", 90)], 2.0,
+                              np.random.default_rng(0))
+    assert labels[0][1] == "snare_head"
+    assert labels[1][1] == "crash"  # ride played on the crash
+
+
+def test_rim_sample_used_when_present(tmp_path):
+    k = load_hydrogen(make_kit(tmp_path, with_rim=True))
+    _, labels = render_events(k, [(0.5, "snare_rim", 100)], 1.0, np.random.default_rng(0))
+    assert labels[0][1] == "snare_rim"
+
+
+@pytest.mark.parametrize("style", sorted(STYLES))
+def test_grooves_cover_styles(style):
+    lo, hi = STYLES[style]
+    assert 60 <= lo <= hi <= 220
+    for seed in range(3):
+        ev, tempo = generate_groove(style, seed, 20.0)
+        assert lo <= tempo <= hi
+        assert len(ev) > 20
+        assert all(0 <= t < 20.0 for t, _, _ in ev)
+        assert all(1 <= v <= 127 for _, _, v in ev)
+        classes = {c for _, c, _ in ev}
+        assert classes & {"kick", "snare_head", "snare_rim", "side_stick"}
+
+
+def test_corpus_splits_and_manifest(tmp_path):
+    kits = []
+    for name in ("KitA", "KitB", "KitC", "KitD"):
+        make_kit(tmp_path / "kits", name)
+        kits.append(KitSpec(f"hydrogen:{name}", f"hydrogen:{name}", "train", "hydrogen",
+                            str(tmp_path / "kits" / name)))
+    kits[3] = KitSpec("hydrogen:KitD", "hydrogen:KitD", "reserved", "hydrogen", kits[3].path)
+    old_val, old_test = corpus_mod.VAL_KITS, corpus_mod.TEST_KITS
+    corpus_mod.VAL_KITS, corpus_mod.TEST_KITS = ("hydrogen:KitB",), ("hydrogen:KitC",)
+    try:
+        hours = {"train": 0.01, "val": 0.005, "test": 0.005, "unseen": 0.005}
+        out = tmp_path / "corpus"
+        rows = corpus_mod.build_corpus(out, hours, seed=1, clip_seconds=6.0, kits=kits,
+                                       gmd_dir=tmp_path / "nogmd", log=lambda *a: None)
+        plan2 = corpus_mod.plan(kits, hours, 1, 6.0, tmp_path / "nogmd")
+    finally:
+        corpus_mod.VAL_KITS, corpus_mod.TEST_KITS = old_val, old_test
+    with open(out / "manifest.csv") as fh:
+        man = list(csv.DictReader(fh))
+    assert [r["clip"] for r in man] == [r["clip"] for r in rows]
+    kit_split, src_split = {}, {}
+    for r in man:
+        assert kit_split.setdefault(r["kit_id"], r["split"]) == r["split"]
+        assert src_split.setdefault(r["source"], r["split"]) == r["split"]
+        audio, sr = sf.read(out / r["split"] / f"{r['clip']}.flac")
+        assert sr == SR and abs(len(audio) / SR - 6.0) < 0.3
+        ann = read_annotations(out / r["split"] / f"{r['clip']}.tsv")
+        assert sum(len(v) for v in ann.onsets.values()) > 0
+    assert kit_split == {"hydrogen:KitA": "train", "hydrogen:KitB": "val",
+                         "hydrogen:KitC": "test", "hydrogen:KitD": "unseen"}
+    # determinism of the plan
+    assert sorted((c.clip, c.source, c.kit.kit_id, c.seed) for c in plan2) == \
+           sorted((r["clip"], r["source"], r["kit_id"], int(r["seed"])) for r in man)
+
+
+def test_gmd_split_disjoint():
+    from training.groove_midi import GMD_DIR, list_performances
+
+    if not (GMD_DIR / "info.csv").exists():
+        pytest.skip("Groove MIDI Dataset not present")
+    kits = [KitSpec(f"k{i}", f"f{i}", "train", "hydrogen") for i in range(3)]
+    old_val, old_test = corpus_mod.VAL_KITS, corpus_mod.TEST_KITS
+    corpus_mod.VAL_KITS, corpus_mod.TEST_KITS = ("f1",), ("f2",)
+    try:
+        clips = corpus_mod.plan(kits, {"train": 1, "val": 1, "test": 1}, 0, 20.0)
+    finally:
+        corpus_mod.VAL_KITS, corpus_mod.TEST_KITS = old_val, old_test
+    split_of = {p.gmd_id: p.split for p in list_performances()}
+    seen = {}
+    for c in clips:
+        if c.source.startswith("gmd:"):
+            gid = c.source[4:]
+            assert split_of[gid] == ("train" if c.split == "train" else "validation")
+            seen.setdefault(gid, set()).add(c.split)
+    assert all(len(s) == 1 for s in seen.values())
