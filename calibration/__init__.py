@@ -1,0 +1,1 @@
+"""Fit per-class thresholds from validation predictions, with metrics and a report."""

@@ -1,0 +1,272 @@
+"""The calibration file: the one module that reads and writes it.
+
+A calibration file is YAML::
+
+    format_version: 1
+    drumscribe_calibration: true
+    classes: [kick, snare_head, ...]      # the model's class list, in order
+    model_fingerprint: sha256 hex of the checkpoint ("" when unknown)
+    objective: f1
+    level: event
+    window_ms: 50.0
+    fallback_threshold: 0.5
+    groups: {hihat: [hihat_closed, hihat_pedal]}   # optional
+    thresholds: {kick: 0.41, ...}                  # classes and groups
+    per_class:
+      kick: {support: 812, roc_auc: 0.99, pr_auc: 0.93,
+             at_threshold: {precision: .., recall: .., f1: ..},
+             at_0_5: {precision: .., recall: .., f1: ..},
+             note: "good AUC, threshold was wrong"}
+
+Reading validates every field and, when the caller passes the model's classes
+and fingerprint, refuses a file made for another model unless ``force``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import yaml
+
+from transcribe.errors import CalibrationFileError
+
+FORMAT_VERSION = 1
+"""Version of the calibration file format written by this module."""
+
+
+@dataclass
+class CalibrationFile:
+    """Per-class thresholds fitted for one model.
+
+    Attributes
+    ----------
+    classes : list of str
+        The model's class list, in output order.
+    thresholds : dict of str -> float
+        Chosen threshold per class (or group) in [0, 1].
+    model_fingerprint : str
+        sha256 of the checkpoint the thresholds were fitted for, or "".
+    objective, level : str
+        What was optimised, and at frame or event level.
+    window_ms : float
+        Onset matching tolerance used at event level.
+    fallback_threshold : float
+        Threshold kept for classes without support.
+    groups : dict of str -> list of str
+        Merged class groups the thresholds refer to, if any.
+    per_class : dict
+        Diagnostics per class: support, AUCs, metrics at the chosen threshold
+        and at 0.5, and a diagnosis note.
+    """
+
+    classes: List[str]
+    thresholds: Dict[str, float]
+    model_fingerprint: str = ""
+    objective: str = "f1"
+    level: str = "event"
+    window_ms: float = 50.0
+    fallback_threshold: float = 0.5
+    groups: Dict[str, List[str]] = field(default_factory=dict)
+    per_class: Dict[str, dict] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict:
+        """Plain-data form, as written to YAML."""
+        return {
+            "drumscribe_calibration": True,
+            "format_version": int(self.format_version),
+            "classes": list(self.classes),
+            "model_fingerprint": str(self.model_fingerprint),
+            "objective": str(self.objective),
+            "level": str(self.level),
+            "window_ms": float(self.window_ms),
+            "fallback_threshold": float(self.fallback_threshold),
+            "groups": {k: list(v) for k, v in self.groups.items()},
+            "thresholds": {k: round(float(v), 6) for k, v in self.thresholds.items()},
+            "per_class": _plain(self.per_class),
+        }
+
+
+def _plain(obj):
+    """Convert numpy scalars and containers into YAML-safe plain types."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return None if not math.isfinite(obj) else round(obj, 6)
+    return obj
+
+
+def write_calibration(path, cal: CalibrationFile) -> None:
+    """Write ``cal`` to ``path`` as YAML, atomically.
+
+    Raises
+    ------
+    CalibrationFileError
+        If the content does not validate (it is checked before writing).
+    OutputError
+        If the file cannot be written.
+    """
+    from transcribe.io import atomic_write
+
+    data = cal.to_dict()
+    validate_calibration_dict(data, path)
+    text = "# drumscribe calibration file: per-class onset thresholds.\n" + yaml.safe_dump(
+        data, sort_keys=False, default_flow_style=None, width=100
+    )
+    with atomic_write(path, "w") as fh:
+        fh.write(text)
+
+
+def _num(value, what, path, lo=None, hi=None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise CalibrationFileError(f"{path}: {what} must be a number, got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
+        rng = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
+        raise CalibrationFileError(f"{path}: {what} = {value!r} must be a finite number{rng}")
+    return v
+
+
+def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
+    """Validate the plain-data form of a calibration file.
+
+    Raises
+    ------
+    CalibrationFileError
+        Naming the file and the field at fault.
+    """
+    if not isinstance(data, dict) or not data.get("drumscribe_calibration"):
+        raise CalibrationFileError(
+            f"{path}: not a drumscribe calibration file (no 'drumscribe_calibration: true'); "
+            "create one with the calibrate command"
+        )
+    version = data.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CalibrationFileError(f"{path}: format_version must be an integer")
+    if version > FORMAT_VERSION or version < 1:
+        raise CalibrationFileError(
+            f"{path}: calibration format version {version} is not supported (this drumscribe "
+            f"reads version {FORMAT_VERSION}); re-run calibrate"
+        )
+    classes = data.get("classes")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise CalibrationFileError(f"{path}: 'classes' must be a non-empty list of class names")
+    if len(set(classes)) != len(classes):
+        raise CalibrationFileError(f"{path}: 'classes' has duplicates")
+    groups = data.get("groups") or {}
+    if not isinstance(groups, dict):
+        raise CalibrationFileError(f"{path}: 'groups' must be a mapping of name -> class list")
+    for g, members in groups.items():
+        if not isinstance(members, list) or not members or any(m not in classes for m in members):
+            raise CalibrationFileError(
+                f"{path}: group {g!r} must list classes of the model ({', '.join(classes)})")
+    thresholds = data.get("thresholds")
+    if not isinstance(thresholds, dict):
+        raise CalibrationFileError(f"{path}: 'thresholds' must be a mapping of class -> threshold")
+    known = set(classes) | set(groups)
+    extra = sorted(set(thresholds) - known)
+    if extra:
+        raise CalibrationFileError(
+            f"{path}: thresholds for classes the file does not list: {', '.join(map(str, extra))}")
+    grouped = {m for ms in groups.values() for m in ms}
+    missing = [c for c in classes if c not in thresholds and c not in grouped]
+    missing_g = [g for g in groups if g not in thresholds]
+    if missing or missing_g:
+        raise CalibrationFileError(
+            f"{path}: no threshold for {', '.join(missing + missing_g)}; re-run calibrate "
+            "or add them")
+    th = {k: _num(v, f"threshold of {k}", path, 0.0, 1.0) for k, v in thresholds.items()}
+    fp = data.get("model_fingerprint", "")
+    if fp is None:
+        fp = ""
+    if not isinstance(fp, str):
+        raise CalibrationFileError(f"{path}: model_fingerprint must be a string")
+    level = data.get("level", "event")
+    if level not in ("event", "frame"):
+        raise CalibrationFileError(f"{path}: level must be 'event' or 'frame', got {level!r}")
+    per_class = data.get("per_class") or {}
+    if not isinstance(per_class, dict):
+        raise CalibrationFileError(f"{path}: 'per_class' must be a mapping")
+    return CalibrationFile(
+        classes=list(classes),
+        thresholds=th,
+        model_fingerprint=fp,
+        objective=str(data.get("objective", "f1")),
+        level=level,
+        window_ms=_num(data.get("window_ms", 50.0), "window_ms", path, 0.0, 10000.0),
+        fallback_threshold=_num(data.get("fallback_threshold", 0.5), "fallback_threshold",
+                                path, 0.0, 1.0),
+        groups={str(k): list(v) for k, v in groups.items()},
+        per_class=per_class,
+        format_version=version,
+    )
+
+
+def read_calibration(path, classes: Optional[Sequence[str]] = None,
+                     fingerprint: Optional[str] = None, force: bool = False) -> CalibrationFile:
+    """Read and validate a calibration file.
+
+    Parameters
+    ----------
+    path : path-like
+        The YAML file.
+    classes : sequence of str, optional
+        The model's class list; the file must list the same classes in the same
+        order.
+    fingerprint : str, optional
+        The model's sha256; the file's recorded fingerprint must equal it.
+    force : bool
+        Accept a class-list or fingerprint mismatch (classes the model lacks
+        are then ignored, classes the file lacks use the fallback).
+
+    Raises
+    ------
+    CalibrationFileError
+        If the file is unreadable, invalid, or made for another model.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CalibrationFileError(f"{path}: calibration file not found; check the path or "
+                                   "create it with the calibrate command") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CalibrationFileError(f"{path}: cannot read calibration file ({exc})") from None
+    if len(text) > 10_000_000:
+        raise CalibrationFileError(f"{path}: calibration file is implausibly large")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CalibrationFileError(f"{path}: invalid YAML ({first}); only plain YAML "
+                                   "is accepted") from None
+    except RecursionError:
+        raise CalibrationFileError(f"{path}: YAML nesting too deep") from None
+    cal = validate_calibration_dict(data, path)
+    if classes is not None and list(classes) != cal.classes and not force:
+        missing = [c for c in classes if c not in cal.classes]
+        extra = [c for c in cal.classes if c not in classes]
+        detail = []
+        if missing:
+            detail.append(f"missing {', '.join(missing)}")
+        if extra:
+            detail.append(f"extra {', '.join(extra)}")
+        if not detail:
+            detail.append("different order")
+        raise CalibrationFileError(
+            f"{path}: calibration classes do not match the model ({'; '.join(detail)}); "
+            "re-run calibrate for this model or pass --force")
+    if (fingerprint and cal.model_fingerprint and fingerprint != cal.model_fingerprint
+            and not force):
+        raise CalibrationFileError(
+            f"{path}: calibration was fitted for another model (fingerprint "
+            f"{cal.model_fingerprint[:12]}…, this model {fingerprint[:12]}…); re-run calibrate "
+            "for this model or pass --force")
+    return cal

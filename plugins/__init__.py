@@ -1,0 +1,1 @@
+"""Built-in postprocessing plugins, registered through the ``drumscribe`` entry-point group."""

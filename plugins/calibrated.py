@@ -1,0 +1,34 @@
+"""Built-in: per-class thresholds from a calibration file.
+
+The file (``postprocessing.calibration_file`` or ``--calibration``) is read once,
+when the pipeline is configured, and must match the model's classes and
+fingerprint unless ``--force``. Classes without a fitted threshold fall through
+to lower-priority layers.
+"""
+
+from calibration.calfile import read_calibration
+from transcribe.hookspecs import PRIORITY_CALIBRATION, ThresholdLayer, hookimpl
+
+_KEY = "calibrated.file"
+
+
+@hookimpl
+def drumscribe_configure(context):
+    """Read and check the calibration file up front, so errors come before any song."""
+    path = context.config.postprocessing.calibration_file
+    if not path:
+        return
+    cal = read_calibration(path, classes=context.model_classes,
+                           fingerprint=context.model_fingerprint, force=context.force)
+    context.store[_KEY] = cal
+
+
+@hookimpl
+def drumscribe_thresholds(classes, context):
+    """Offer the calibration file's thresholds."""
+    cal = context.store.get(_KEY)
+    if cal is None:
+        return None
+    values = {c: cal.thresholds[c] for c in classes if c in cal.thresholds}
+    return ThresholdLayer(values, f"calibration file {context.config.postprocessing.calibration_file}",
+                          PRIORITY_CALIBRATION)

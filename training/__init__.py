@@ -1,0 +1,1 @@
+"""Corpus rendering and model training for the default drumscribe model."""

@@ -1,0 +1,131 @@
+"""``transcribe``: songs in, drum MIDI files out. A thin layer over :mod:`transcribe.api`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+from .errors import ConfigError, DrumscribeError
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``transcribe`` command."""
+    p = argparse.ArgumentParser(
+        prog="transcribe",
+        description="Transcribe drums in songs to MIDI (General MIDI drums or a game's note map).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("inputs", nargs="*", metavar="SONG",
+                   help="audio files (WAV, FLAC, OGG, MP3) or folders of them")
+    p.add_argument("-o", "--output-dir", default=None,
+                   help="folder for <stem>.mid (default: next to each song)")
+    p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped model")
+    p.add_argument("--config", default=None, help="YAML config file")
+    p.add_argument("--calibration", default=None,
+                   help="calibration file with per-class thresholds (overrides the config's)")
+    p.add_argument("--no-calibration", action="store_true",
+                   help="ignore the default and configured calibration files")
+    p.add_argument("--threshold", action="append", default=[], metavar="T|CLASS=T",
+                   help="global threshold, or CLASS=T for one class; beats every other source")
+    p.add_argument("--plugin", action="append", default=[], metavar="MODULE",
+                   help="extra postprocessing plugin by module path or .py file")
+    p.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                   help="do not load this plugin")
+    p.add_argument("--list-plugins", action="store_true", help="list loaded plugins and exit")
+    p.add_argument("--save-activations", action="store_true",
+                   help="also write <stem>.npz activations (the predictions format calibrate reads)")
+    p.add_argument("--chart", default=None, metavar="DIR",
+                   help="also write a rhythm-game chart folder (needs a chart export plugin)")
+    p.add_argument("--preview", action="store_true", help="also write <stem>.png (if supported)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("--force", action="store_true",
+                   help="accept a calibration file made for another model")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="print thresholds and their sources, and which plugin picked onsets")
+    p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    return p
+
+
+def _parse_thresholds(values: List[str], parser) -> tuple:
+    glob, per = None, {}
+    for v in values:
+        if "=" in v:
+            k, _, t = v.partition("=")
+            try:
+                per[k.strip()] = float(t)
+            except ValueError:
+                parser.error(f"--threshold {v}: {t!r} is not a number")
+        else:
+            try:
+                glob = float(v)
+            except ValueError:
+                parser.error(f"--threshold {v}: not a number (use T or CLASS=T)")
+    for k, t in list(per.items()) + ([("global", glob)] if glob is not None else []):
+        if not 0.0 <= t <= 1.0:
+            parser.error(f"--threshold {k}={t}: thresholds must be in [0, 1]")
+    return glob, per
+
+
+def expand_inputs(inputs: List[str]) -> List[Path]:
+    """Files as given, folders expanded to the audio files inside (sorted, recursive)."""
+    out: List[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if p.is_dir():
+            out.extend(sorted(q for q in p.rglob("*")
+                              if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(p)
+    return out
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.inputs and not args.list_plugins:
+        parser.error("give at least one SONG (or --list-plugins)")
+    if args.calibration and args.no_calibration:
+        parser.error("--calibration and --no-calibration exclude each other")
+    glob, per = _parse_thresholds(args.threshold, parser)
+
+    from . import api  # heavy imports only after --help
+
+    def say(msg):
+        if not args.quiet:
+            print(msg)
+
+    try:
+        if args.list_plugins:
+            for line in api.describe_plugins(args.plugin, args.disable_plugin, args.config):
+                print(line)
+            return 0
+        session = api.TranscriptionSession(
+            model=args.model, config=args.config, calibration=args.calibration,
+            use_calibration=not args.no_calibration, threshold=glob, class_thresholds=per,
+            plugins=args.plugin, disable_plugins=args.disable_plugin, force=args.force,
+            device=args.device, verbose=args.verbose, log=say)
+    except (DrumscribeError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.verbose:
+        for line in session.describe():
+            say(line)
+    files = expand_inputs(args.inputs)
+    if not files:
+        print("error: no audio files found in the given folders", file=sys.stderr)
+        return 1
+    report = api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
+                                  save_activations=args.save_activations, chart_dir=args.chart,
+                                  preview=args.preview, say=say,
+                                  err=lambda m: print(m, file=sys.stderr),
+                                  progress=not args.quiet)
+    return 0 if not report.failed else 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

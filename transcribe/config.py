@@ -1,0 +1,248 @@
+"""The YAML configuration file: loading (``yaml.safe_load``) and validation.
+
+Example::
+
+    postprocessing:
+      onset_threshold: 0.5          # global fallback
+      class_thresholds: {kick: 0.3, snare_head: 0.35}
+      calibration_file: calibration/default.yaml
+      min_gap_ms: 30
+      plugins: [my_package.my_plugin]
+      disable_plugins: [calibrated]
+      class_groups: {hihat: [hihat_closed, hihat_pedal]}
+      disabled_classes: [ride_bell]
+    export:
+      note_map: {kick: 36, snare_head: 38}
+      note_duration_ms: 50
+    plugins_config:
+      hysteresis: {low: 0.2}
+
+Unknown keys are errors, so a typo never silently does nothing. Relative paths
+(``calibration_file``) are resolved against the config file's folder.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass
+class PostprocessingConfig:
+    """The ``postprocessing`` section."""
+
+    onset_threshold: float = 0.5
+    class_thresholds: Dict[str, float] = field(default_factory=dict)
+    calibration_file: Optional[str] = None
+    min_gap_ms: float = 30.0
+    plugins: List[str] = field(default_factory=list)
+    disable_plugins: List[str] = field(default_factory=list)
+    class_groups: Dict[str, List[str]] = field(default_factory=dict)
+    disabled_classes: List[str] = field(default_factory=list)
+
+
+@dataclass
+class ExportConfig:
+    """The ``export`` section."""
+
+    note_map: Dict[str, int] = field(default_factory=dict)
+    note_duration_ms: float = 50.0
+
+
+@dataclass
+class Config:
+    """A validated configuration.
+
+    Attributes
+    ----------
+    postprocessing : PostprocessingConfig
+    export : ExportConfig
+    plugins_config : dict
+        Per-plugin sections, validated by each plugin.
+    path : str
+        The file it was read from ("" for defaults).
+    cli_threshold : float or None
+        ``--threshold T`` (set by the command line, not the file).
+    cli_class_thresholds : dict
+        ``--threshold CLASS=T`` (set by the command line).
+    """
+
+    postprocessing: PostprocessingConfig = field(default_factory=PostprocessingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    plugins_config: Dict[str, dict] = field(default_factory=dict)
+    path: str = ""
+    cli_threshold: Optional[float] = None
+    cli_class_thresholds: Dict[str, float] = field(default_factory=dict)
+
+
+_SECTIONS = {"postprocessing", "export", "plugins_config"}
+
+
+def _where(path, key):
+    return f"{path}: {key}"
+
+
+def _threshold(value, where) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where} must be a number in [0, 1], got {value!r}")
+    v = float(value)
+    if not math.isfinite(v) or not 0.0 <= v <= 1.0:
+        raise ConfigError(f"{where} = {value!r} is outside [0, 1]; thresholds are probabilities")
+    return v
+
+
+def _str_list(value, where) -> List[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where} must be a list of names, got {value!r}")
+    return list(value)
+
+
+def config_from_dict(data: Any, path: str = "<config>") -> Config:
+    """Validate the plain-data form of a configuration.
+
+    Raises
+    ------
+    ConfigError
+        Naming the file and key at fault.
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a mapping with sections "
+                          f"{', '.join(sorted(_SECTIONS))}")
+    unknown = sorted(set(map(str, data)) - _SECTIONS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; expected "
+                          f"{', '.join(sorted(_SECTIONS))}")
+    cfg = Config(path=str(path))
+    pp = data.get("postprocessing") or {}
+    if not isinstance(pp, dict):
+        raise ConfigError(f"{path}: postprocessing must be a mapping")
+    known = set(PostprocessingConfig.__dataclass_fields__)
+    bad = sorted(set(map(str, pp)) - known)
+    if bad:
+        raise ConfigError(f"{path}: unknown key(s) postprocessing.{', postprocessing.'.join(bad)}; "
+                          f"known: {', '.join(sorted(known))}")
+    p = cfg.postprocessing
+    if "onset_threshold" in pp:
+        p.onset_threshold = _threshold(pp["onset_threshold"], _where(path, "postprocessing.onset_threshold"))
+    ct = pp.get("class_thresholds") or {}
+    if not isinstance(ct, dict):
+        raise ConfigError(f"{path}: postprocessing.class_thresholds must map class -> threshold")
+    p.class_thresholds = {str(k): _threshold(v, _where(path, f"postprocessing.class_thresholds.{k}"))
+                          for k, v in ct.items()}
+    cal = pp.get("calibration_file")
+    if cal is not None:
+        if not isinstance(cal, str) or not cal:
+            raise ConfigError(f"{path}: postprocessing.calibration_file must be a path")
+        calp = Path(cal)
+        if not calp.is_absolute() and path not in ("<config>", ""):
+            calp = Path(path).parent / calp
+        p.calibration_file = str(calp)
+    if "min_gap_ms" in pp:
+        g = pp["min_gap_ms"]
+        if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0:
+            raise ConfigError(f"{path}: postprocessing.min_gap_ms must be a number >= 0, got {g!r}")
+        p.min_gap_ms = float(g)
+    p.plugins = _str_list(pp.get("plugins"), _where(path, "postprocessing.plugins"))
+    p.disable_plugins = _str_list(pp.get("disable_plugins"), _where(path, "postprocessing.disable_plugins"))
+    groups = pp.get("class_groups") or {}
+    if not isinstance(groups, dict):
+        raise ConfigError(f"{path}: postprocessing.class_groups must map group -> [classes]")
+    for g, members in groups.items():
+        members = _str_list(members, _where(path, f"postprocessing.class_groups.{g}"))
+        if not members:
+            raise ConfigError(f"{path}: postprocessing.class_groups.{g} is empty")
+        p.class_groups[str(g)] = members
+    p.disabled_classes = _str_list(pp.get("disabled_classes"), _where(path, "postprocessing.disabled_classes"))
+
+    ex = data.get("export") or {}
+    if not isinstance(ex, dict):
+        raise ConfigError(f"{path}: export must be a mapping")
+    bad = sorted(set(map(str, ex)) - set(ExportConfig.__dataclass_fields__))
+    if bad:
+        raise ConfigError(f"{path}: unknown key(s) export.{', export.'.join(bad)}")
+    nm = ex.get("note_map") or {}
+    if not isinstance(nm, dict):
+        raise ConfigError(f"{path}: export.note_map must map class -> MIDI note")
+    for k, v in nm.items():
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 127:
+            raise ConfigError(f"{path}: export.note_map.{k} = {v!r} must be a MIDI note 0..127")
+        cfg.export.note_map[str(k)] = int(v)
+    if "note_duration_ms" in ex:
+        d = ex["note_duration_ms"]
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d <= 10000:
+            raise ConfigError(f"{path}: export.note_duration_ms must be in (0, 10000], got {d!r}")
+        cfg.export.note_duration_ms = float(d)
+
+    pc = data.get("plugins_config") or {}
+    if not isinstance(pc, dict) or not all(isinstance(v, dict) or v is None for v in pc.values()):
+        raise ConfigError(f"{path}: plugins_config must map plugin name -> mapping")
+    cfg.plugins_config = {str(k): dict(v or {}) for k, v in pc.items()}
+    return cfg
+
+
+def load_config(path) -> Config:
+    """Read and validate a YAML config file with ``yaml.safe_load``.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, not YAML, uses Python tags, or is invalid.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found; check the path given to --config") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
+    if len(text) > 1_000_000:
+        raise ConfigError(f"{path}: config file is implausibly large (over 1 MB)")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{path}: invalid YAML ({first}); only plain YAML is accepted, "
+                          "no !!python tags") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: YAML nesting too deep") from None
+    return config_from_dict(data, str(path))
+
+
+def check_classes(cfg: Config, classes: List[str]) -> None:
+    """Check that every class the config names exists in the model (or a group).
+
+    Raises
+    ------
+    ConfigError
+        Naming the unknown class and the known ones.
+    """
+    p = cfg.postprocessing
+    groups = p.class_groups
+    names = set(classes) | set(groups)
+    where = cfg.path or "config"
+    for g, members in groups.items():
+        for m in members:
+            if m not in classes:
+                raise ConfigError(f"{where}: class_groups.{g} names {m!r}, which the model does "
+                                  f"not have (model classes: {', '.join(classes)})")
+    for key, mapping in (("class_thresholds", p.class_thresholds),
+                         ("--threshold", cfg.cli_class_thresholds),
+                         ("note_map", cfg.export.note_map)):
+        for k in mapping:
+            if k not in names:
+                raise ConfigError(f"{where}: {key} names unknown class {k!r}; model classes: "
+                                  f"{', '.join(classes)}")
+    for k in p.disabled_classes:
+        if k not in names:
+            raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}; model "
+                              f"classes: {', '.join(classes)}")

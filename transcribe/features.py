@@ -1,0 +1,175 @@
+"""Log-magnitude mel spectrogram frames computed in torch, streamable over long audio.
+
+Frame ``k`` is centred on sample ``k * hop`` (like ``torch.stft(center=True)``
+with zero padding), so a song of ``n`` samples has ``n // hop + 1`` frames and
+the frame rate is ``sample_rate / hop`` (100 fps by default). The same
+:class:`FeatureExtractor` computes the frames of a whole array or of a stream of
+sample blocks, and both give the same values, so training on clips and
+inference on hour-long files see identical features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class FeatureSettings:
+    """Feature parameters; stored in every checkpoint.
+
+    Attributes
+    ----------
+    sample_rate : int
+        Audio is resampled to this rate.
+    n_fft : int
+        STFT window length in samples (Hann window).
+    hop : int
+        Samples between frames; ``fps = sample_rate / hop``.
+    n_mels : int
+        Mel bands.
+    fmin, fmax : float
+        Mel band edges in Hz.
+    log_scale : float
+        Features are ``log1p(log_scale * mel_magnitude)``.
+    """
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop: int = 441
+    n_mels: int = 80
+    fmin: float = 30.0
+    fmax: float = 17000.0
+    log_scale: float = 10.0
+
+    @property
+    def fps(self) -> float:
+        """Frames per second."""
+        return self.sample_rate / self.hop
+
+    def to_dict(self) -> dict:
+        """Plain-data form for checkpoints."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSettings":
+        """Inverse of :meth:`to_dict`; unknown keys are an error."""
+        return cls(**d)
+
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(settings: FeatureSettings) -> np.ndarray:
+    """Triangular mel filterbank, shape (n_fft // 2 + 1, n_mels), area-normalised.
+
+    Each band has at least one FFT bin, so no band is empty at low frequencies.
+    """
+    n_bins = settings.n_fft // 2 + 1
+    freqs = np.linspace(0, settings.sample_rate / 2, n_bins)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(settings.fmin), _hz_to_mel(settings.fmax),
+                                   settings.n_mels + 2))
+    fb = np.zeros((n_bins, settings.n_mels), dtype=np.float64)
+    for m in range(settings.n_mels):
+        lo, c, hi = edges[m], edges[m + 1], edges[m + 2]
+        up = (freqs - lo) / max(c - lo, 1e-9)
+        down = (hi - freqs) / max(hi - c, 1e-9)
+        fb[:, m] = np.maximum(0, np.minimum(up, down))
+        if fb[:, m].sum() == 0:  # narrower than one bin: take the nearest bin
+            fb[np.argmin(np.abs(freqs - c)), m] = 1.0
+        fb[:, m] /= fb[:, m].sum()
+    return fb.astype(np.float32)
+
+
+class FeatureExtractor:
+    """Compute feature frames for whole arrays or streams of sample blocks.
+
+    Parameters
+    ----------
+    settings : FeatureSettings
+    """
+
+    def __init__(self, settings: FeatureSettings = FeatureSettings()):
+        self.settings = settings
+        self.window = torch.hann_window(settings.n_fft)
+        self.fb = torch.from_numpy(mel_filterbank(settings))
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for ``n_samples`` samples."""
+        return n_samples // self.settings.hop + 1
+
+    def _frames(self, segment: np.ndarray) -> torch.Tensor:
+        """Features of all full windows in ``segment`` (already padded)."""
+        s = self.settings
+        x = torch.from_numpy(np.ascontiguousarray(segment, dtype=np.float32))
+        spec = torch.stft(x, n_fft=s.n_fft, hop_length=s.hop, window=self.window,
+                          center=False, return_complex=True)
+        mag = spec.abs().T  # (frames, bins)
+        return torch.log1p(s.log_scale * (mag @ self.fb))
+
+    def compute(self, samples: np.ndarray) -> torch.Tensor:
+        """Features of a whole mono array, shape (n_frames, n_mels)."""
+        return torch.cat(list(self.stream([samples])), dim=0)
+
+    def stream(self, blocks: Iterable[np.ndarray], frames_per_chunk: int = 3000) -> Iterator[torch.Tensor]:
+        """Yield feature frames, in order, for a stream of mono sample blocks.
+
+        Memory stays bounded by ``frames_per_chunk`` frames of audio whatever
+        the total length.
+
+        Parameters
+        ----------
+        blocks : iterable of np.ndarray
+            Consecutive mono float32 blocks at ``settings.sample_rate``.
+        frames_per_chunk : int
+            Frames computed per STFT call.
+        """
+        s = self.settings
+        half = s.n_fft // 2
+        # buffer holds samples from absolute index buf_start (may be negative: zero pad)
+        buf = np.zeros(half, dtype=np.float32)
+        buf_start = -half
+        next_frame = 0
+        total = 0
+        for block in blocks:
+            block = np.asarray(block, dtype=np.float32).reshape(-1)
+            total += block.size
+            buf = np.concatenate([buf, block]) if buf.size else block.copy()
+            # frames whose window [k*hop - half, k*hop + half) lies inside the buffer
+            avail_end = buf_start + buf.size
+            last = (avail_end - half) // s.hop  # largest k with k*hop + half <= avail_end
+            while last - next_frame + 1 >= frames_per_chunk:
+                yield self._emit(buf, buf_start, next_frame, next_frame + frames_per_chunk)
+                next_frame += frames_per_chunk
+                drop = next_frame * s.hop - half - buf_start
+                buf, buf_start = buf[drop:], buf_start + drop
+        n_total = total // s.hop + 1
+        # zero-pad the tail so the last frames are complete
+        need_end = (n_total - 1) * s.hop + half
+        pad = need_end - (buf_start + buf.size)
+        if pad > 0:
+            buf = np.concatenate([buf, np.zeros(pad, dtype=np.float32)])
+        while next_frame < n_total:
+            stop = min(n_total, next_frame + frames_per_chunk)
+            yield self._emit(buf, buf_start, next_frame, stop)
+            next_frame = stop
+            drop = next_frame * s.hop - half - buf_start
+            if drop > 0:
+                buf, buf_start = buf[drop:], buf_start + drop
+
+    def _emit(self, buf, buf_start, k0, k1) -> torch.Tensor:
+        s = self.settings
+        half = s.n_fft // 2
+        a = k0 * s.hop - half - buf_start
+        b = (k1 - 1) * s.hop + half - buf_start
+        out = self._frames(buf[a:b])
+        assert out.shape[0] == k1 - k0, (out.shape, k0, k1)
+        return out

@@ -1,0 +1,67 @@
+"""Atomic file output shared by every writer (MIDI, activations, calibration, charts)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import OutputError
+
+
+def check_writable(path, overwrite: bool = False) -> Path:
+    """Check that ``path`` may be written.
+
+    Raises
+    ------
+    OutputError
+        If the file exists and ``overwrite`` is false, or its folder is missing
+        or not writable.
+    """
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: output exists; pass --overwrite to replace it")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{path}: output folder {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: output folder {parent} is not writable; choose another with -o")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb"):
+    """Open a temporary file beside ``path``; on success rename it over ``path``.
+
+    On any exception (including KeyboardInterrupt) the temporary file is removed,
+    so no partial output is ever left behind.
+
+    Raises
+    ------
+    OutputError
+        If the folder is not writable or the disk is full.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot write to {parent} ({exc.strerror}); "
+                          "choose a writable output folder") from None
+    try:
+        with os.fdopen(fd, mode) as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            if exc.errno == errno.ENOSPC:
+                raise OutputError(f"{path}: disk full while writing; free space and retry") from None
+            raise OutputError(f"{path}: cannot write ({exc.strerror or exc}); "
+                              "check the output folder") from None
+        raise
