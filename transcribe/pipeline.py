@@ -303,16 +303,7 @@ class Postprocessor:
             (calibration sweeps do this); classes not given use the plugins'.
         """
         self.context.state = {}
-        act = activations
-        hook = "drumscribe_transform_activations"
-        for impl in _impls(self.pm, hook):
-            res = _call(impl, hook, {"activations": act, "context": self.context})
-            if res is None:
-                continue
-            if not isinstance(res, Activations):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {type(res).__name__} from "
-                                  f"{hook}; expected Activations or None")
-            act = res
+        act = self.transform(activations)
         if thresholds is not None and set(act.classes) <= set(thresholds):
             th = {c: float(thresholds[c]) for c in act.classes}
             src = {c: "given" for c in act.classes}
@@ -331,6 +322,30 @@ class Postprocessor:
                 continue
             onsets = _check_onsets(res, impl, hook, act.classes)
         return PostprocessResult(onsets, th, src, act, picker)
+
+    def transform(self, activations: Activations) -> Activations:
+        """Run the chained transform hooks only (class groups, smoothing...)."""
+        act = activations
+        hook = "drumscribe_transform_activations"
+        for impl in _impls(self.pm, hook):
+            res = _call(impl, hook, {"activations": act, "context": self.context})
+            if res is None:
+                continue
+            if not isinstance(res, Activations):
+                raise PluginError(f"plugin {impl.plugin_name!r} returned {type(res).__name__} from "
+                                  f"{hook}; expected Activations or None")
+            act = res
+        return act
+
+    @property
+    def picker_names(self) -> List[str]:
+        """Plugins implementing the picking hook, in call order (the first answer wins)."""
+        return [i.plugin_name for i in _impls(self.pm, "drumscribe_pick_onsets")]
+
+    def uses_builtin_picker(self) -> bool:
+        """True when only the built-in ``peak_picking`` plugin picks onsets, so
+        threshold sweeps may use its nested fast path."""
+        return self.picker_names == ["peak_picking"]
 
     def pick(self, activations: Activations, thresholds: Dict[str, float]) -> Tuple[List[Onset], str]:
         """Run the first-result picking hook only; returns onsets and the picker's name."""
