@@ -60,19 +60,25 @@ class TranscriptionSession:
     force, verbose : bool
     device : str
     log : callable
+    plugin_options : dict, optional
+        ``{plugin: {key: value}}`` merged over ``plugins_config`` (command-line
+        options such as ``--bpm`` for the chart plugin).
     """
 
     def __init__(self, model=None, config=None, calibration=None, use_calibration: bool = True,
                  threshold: Optional[float] = None, class_thresholds: Optional[Dict[str, float]] = None,
                  plugins: Sequence[str] = (), disable_plugins: Sequence[str] = (),
                  force: bool = False, device: str = "cpu", verbose: bool = False,
-                 log: Optional[Callable[[str], None]] = None):
+                 log: Optional[Callable[[str], None]] = None,
+                 plugin_options: Optional[Dict[str, dict]] = None):
         from .inference import Transcriber
 
         self.log = log or (lambda m: None)
         cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
         cfg.cli_threshold = threshold
         cfg.cli_class_thresholds = dict(class_thresholds or {})
+        for name, opts in (plugin_options or {}).items():  # command-line flags win
+            cfg.plugins_config.setdefault(name, {}).update(opts)
         model_path = Path(model) if model else default_model_path()
         if calibration:
             cfg.postprocessing.calibration_file = str(calibration)

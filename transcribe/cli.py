@@ -39,7 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write <stem>.npz activations (the predictions format calibrate reads)")
     p.add_argument("--chart", default=None, metavar="DIR",
                    help="also write a rhythm-game chart folder (needs a chart export plugin)")
-    p.add_argument("--preview", action="store_true", help="also write <stem>.png (if supported)")
+    p.add_argument("--preview", action="store_true",
+                   help="also write <stem>.png: activations, thresholds, onsets and beat grid")
+    p.add_argument("--bpm", type=float, default=None,
+                   help="chart: fixed tempo instead of beat tracking")
+    p.add_argument("--offset", type=float, default=None,
+                   help="chart: time of the first downbeat in seconds (with --bpm)")
+    p.add_argument("--tempo-from", default=None, metavar="MIDI",
+                   help="chart: take the tempo map from this MIDI file")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--force", action="store_true",
                    help="accept a calibration file made for another model")
@@ -92,6 +99,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.calibration and args.no_calibration:
         parser.error("--calibration and --no-calibration exclude each other")
     glob, per = _parse_thresholds(args.threshold, parser)
+    if args.bpm is not None and not 20 <= args.bpm <= 400:
+        parser.error("--bpm must be between 20 and 400")
+    if args.bpm is not None and args.tempo_from:
+        parser.error("--bpm and --tempo-from exclude each other")
+    chart_opts = {k: v for k, v in (("bpm", args.bpm), ("offset", args.offset),
+                                    ("tempo_from", args.tempo_from)) if v is not None}
 
     from . import api  # heavy imports only after --help
 
@@ -108,7 +121,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             model=args.model, config=args.config, calibration=args.calibration,
             use_calibration=not args.no_calibration, threshold=glob, class_thresholds=per,
             plugins=args.plugin, disable_plugins=args.disable_plugin, force=args.force,
-            device=args.device, verbose=args.verbose, log=say)
+            device=args.device, verbose=args.verbose, log=say,
+            plugin_options={"chart": chart_opts} if chart_opts else None)
     except (DrumscribeError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
