@@ -1,0 +1,268 @@
+"""Training loop for the drumscribe CRNN, with per-class ROC/PR AUC every validation epoch.
+
+After every validation epoch the loop logs, to TensorBoard (when installed) and
+to ``metrics.csv`` beside it: ``val_loss``, ``val_roc_auc_macro``,
+``val_pr_auc_macro`` and ``val_roc_auc_class_<i>`` / ``val_pr_auc_class_<i>``
+for every class index, computed with scikit-learn on frame targets. A class
+without positives in validation is reported as undefined (empty cell) and left
+out of the macro averages with a warning. Model selection is on validation
+loss, with early stopping; ``last.pt`` in the run folder resumes a run.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from transcribe.features import FeatureSettings
+from transcribe.model import ArchSettings, build_model, read_checkpoint_dict, save_checkpoint
+from transcribe.vocabulary import CLASS_NAMES
+
+from .dataset import Clip, CropSampler, load_split
+
+
+def auc_metrics(y_true: np.ndarray, y_score: np.ndarray, classes: Sequence[str],
+                prefix: str = "val_") -> Dict[str, Optional[float]]:
+    """Per-class and macro ROC AUC and PR AUC (average precision), with scikit-learn.
+
+    Parameters
+    ----------
+    y_true : np.ndarray, shape (n_frames, n_classes)
+        Binary frame targets.
+    y_score : np.ndarray, shape (n_frames, n_classes)
+        Scores (probabilities).
+    classes : sequence of str
+    prefix : str
+
+    Returns
+    -------
+    dict
+        ``<prefix>roc_auc_class_<i>``, ``<prefix>pr_auc_class_<i>`` (None when
+        class ``i`` has no positives or no negatives), and the macro averages
+        over the defined classes (None when none is defined).
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    out: Dict[str, Optional[float]] = {}
+    rocs, prs, undefined = [], [], []
+    for i, c in enumerate(classes):
+        t = y_true[:, i] > 0.5
+        if t.all() or not t.any():
+            out[f"{prefix}roc_auc_class_{i}"] = None
+            out[f"{prefix}pr_auc_class_{i}"] = None
+            undefined.append(c)
+            continue
+        roc = float(roc_auc_score(t, y_score[:, i]))
+        pr = float(average_precision_score(t, y_score[:, i]))
+        out[f"{prefix}roc_auc_class_{i}"] = roc
+        out[f"{prefix}pr_auc_class_{i}"] = pr
+        rocs.append(roc)
+        prs.append(pr)
+    if undefined:
+        warnings.warn(f"AUC undefined (no positive frames) for {', '.join(undefined)}; "
+                      "left out of the macro averages", RuntimeWarning, stacklevel=2)
+    out[f"{prefix}roc_auc_macro"] = float(np.mean(rocs)) if rocs else None
+    out[f"{prefix}pr_auc_macro"] = float(np.mean(prs)) if prs else None
+    return out
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run needs; stored in the checkpoint's metadata."""
+
+    corpus: str = "corpus"
+    out: str = "models/default.pt"
+    run_dir: str = "runs/default"
+    classes: List[str] = field(default_factory=lambda: list(CLASS_NAMES))
+    epochs: int = 100
+    steps_per_epoch: int = 200
+    batch_size: int = 24
+    crop_frames: int = 400
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    max_pos_weight: float = 10.0
+    soft_targets: float = 0.5
+    patience: int = 8
+    max_minutes: float = 60.0
+    seed: int = 0
+    threads: int = 0
+    limit_clips: int = 0
+    resume: bool = False
+
+
+def _pos_weights(clips: List[Clip], n_classes: int, cap: float) -> torch.Tensor:
+    pos = np.zeros(n_classes)
+    tot = 0
+    for c in clips:
+        pos += c.hard.sum(axis=0)
+        tot += c.hard.shape[0]
+    neg = tot - pos
+    w = np.sqrt(neg / np.maximum(pos, 1.0))
+    return torch.tensor(np.clip(w, 1.0, cap), dtype=torch.float32)
+
+
+def predict_clips(model: nn.Module, clips: List[Clip], batch: int = 16):
+    """Model probabilities and summed BCE inputs for whole clips (eval mode)."""
+    model.eval()
+    outs = []
+    with torch.inference_mode():
+        for i in range(0, len(clips), batch):
+            group = clips[i:i + batch]
+            n = max(c.features.shape[0] for c in group)
+            x = torch.zeros(len(group), n, group[0].features.shape[1])
+            for k, c in enumerate(group):
+                x[k, :c.features.shape[0]] = torch.from_numpy(c.features.astype(np.float32))
+            logits = model(x)
+            for k, c in enumerate(group):
+                outs.append(logits[k, :c.features.shape[0]].numpy())
+    return outs
+
+
+def validate(model, clips: List[Clip], loss_fn, classes) -> Dict[str, Optional[float]]:
+    """Validation loss and AUC metrics over whole clips."""
+    logits = predict_clips(model, clips)
+    L = np.concatenate(logits)
+    Y = np.concatenate([c.targets for c in clips])
+    H = np.concatenate([c.hard for c in clips])
+    loss = float(loss_fn(torch.from_numpy(L), torch.from_numpy(Y)).item())
+    P = 1.0 / (1.0 + np.exp(-L))
+    m = {"val_loss": loss}
+    m.update(auc_metrics(H, P, classes))
+    return m
+
+
+class MetricsLog:
+    """CSV (and TensorBoard, when installed) metric logger."""
+
+    def __init__(self, run_dir: Path, classes: Sequence[str]):
+        self.path = run_dir / "metrics.csv"
+        n = len(classes)
+        self.columns = (["epoch", "step", "minutes", "train_loss", "val_loss",
+                         "val_roc_auc_macro", "val_pr_auc_macro"]
+                        + [f"val_roc_auc_class_{i}" for i in range(n)]
+                        + [f"val_pr_auc_class_{i}" for i in range(n)])
+        if not self.path.exists():
+            with open(self.path, "w", newline="") as fh:
+                csv.writer(fh).writerow(self.columns)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except Exception:  # tensorboard not installed
+            self.tb = None
+
+    def write(self, row: Dict):
+        with open(self.path, "a", newline="") as fh:
+            csv.writer(fh).writerow(["" if row.get(c) is None else
+                                     (f"{row[c]:.6f}" if isinstance(row[c], float) else row[c])
+                                     for c in self.columns])
+        if self.tb is not None:
+            for k, v in row.items():
+                if k not in ("epoch", "step") and isinstance(v, (int, float)) and v is not None:
+                    self.tb.add_scalar(k, v, row["epoch"])
+            self.tb.flush()
+
+
+def train(cfg: TrainConfig, log=print) -> Dict:
+    """Train a model; returns the best validation metrics.
+
+    The best model (lowest validation loss) is written to ``cfg.out`` as a
+    drumscribe checkpoint; ``<run_dir>/last.pt`` holds the latest state for
+    ``resume``.
+    """
+    from tqdm import tqdm
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    settings = FeatureSettings()
+    arch = ArchSettings()
+    corpus = Path(cfg.corpus)
+    run_dir = Path(cfg.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
+    limit = cfg.limit_clips or None
+    train_clips = load_split(corpus / "train", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
+    val_clips = load_split(corpus / "val", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
+    if not train_clips or not val_clips:
+        raise SystemExit(f"{corpus}: no train/val clips found; build the corpus with "
+                         "scripts/make_corpus.py first")
+    log(f"train clips: {len(train_clips)}, val clips: {len(val_clips)}")
+    model = build_model(cfg.classes, settings, arch)
+    pw = _pos_weights(train_clips, len(cfg.classes), cfg.max_pos_weight)
+    log("pos_weight: " + ", ".join(f"{c} {w:.1f}" for c, w in zip(cfg.classes, pw.tolist())))
+    loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    start_epoch, best, bad_epochs, minutes_before = 0, math.inf, 0, 0.0
+    last = run_dir / "last.pt"
+    if cfg.resume and last.exists():
+        d = read_checkpoint_dict(last)
+        model.load_state_dict(d["state_dict"])
+        opt.load_state_dict(d["optimizer"])
+        sched.load_state_dict(d["scheduler"])
+        start_epoch = int(d["epoch"]) + 1
+        best = float(d["best_val_loss"])
+        bad_epochs = int(d["bad_epochs"])
+        minutes_before = float(d["minutes"])
+        log(f"resumed from {last} at epoch {start_epoch}")
+    sampler = CropSampler(train_clips, cfg.crop_frames, seed=cfg.seed + start_epoch)
+    metrics_log = MetricsLog(run_dir, cfg.classes)
+    t0 = time.time()
+    best_metrics: Dict = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        model.train()
+        losses = []
+        bar = tqdm(range(cfg.steps_per_epoch), desc=f"epoch {epoch}", leave=False)
+        for _ in bar:
+            x, y = sampler.batch(cfg.batch_size)
+            opt.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            losses.append(loss.item())
+            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.4f}")
+        m = validate(model, val_clips, loss_fn, cfg.classes)
+        minutes = minutes_before + (time.time() - t0) / 60
+        row = {"epoch": epoch, "step": (epoch + 1) * cfg.steps_per_epoch, "minutes": minutes,
+               "train_loss": float(np.mean(losses)), **m}
+        metrics_log.write(row)
+        sched.step(m["val_loss"])
+        improved = m["val_loss"] < best - 1e-5
+        log(f"epoch {epoch}: train {row['train_loss']:.4f} val {m['val_loss']:.4f} "
+            f"roc {m['val_roc_auc_macro'] or float('nan'):.4f} pr {m['val_pr_auc_macro'] or float('nan'):.4f}"
+            f" [{minutes:.1f} min]{' *' if improved else ''}")
+        if improved:
+            best, bad_epochs, best_metrics = m["val_loss"], 0, row
+            save_checkpoint(cfg.out, model, cfg.classes, settings, training={
+                "config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row),
+                "data": "rendered corpus (training/README.md): Groove MIDI Dataset (CC BY 4.0) "
+                        "and generated grooves through the training kits"})
+        else:
+            bad_epochs += 1
+        save_checkpoint(last, model, cfg.classes, settings, training={"config": asdict(cfg)},
+                        extra={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                               "epoch": epoch, "best_val_loss": best, "bad_epochs": bad_epochs,
+                               "minutes": minutes})
+        if bad_epochs >= cfg.patience:
+            log(f"early stopping after {epoch + 1} epochs")
+            break
+        if minutes >= cfg.max_minutes:
+            log(f"time budget of {cfg.max_minutes} min reached")
+            break
+    return best_metrics
+
+
+def _plain(row: Dict) -> Dict:
+    return {k: (None if v is None else (float(v) if isinstance(v, (float, np.floating)) else v))
+            for k, v in row.items()}
