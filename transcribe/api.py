@@ -121,6 +121,23 @@ class TranscriptionSession:
                               note_duration_ms=self.config.export.note_duration_ms, metadata=meta)
 
 
+def make_output_dir(out_dir) -> Path:
+    """Create the output folder (and parents).
+
+    Raises
+    ------
+    OutputError
+        If it cannot be created (a file is in the way, no permission).
+    """
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{out}: cannot create output folder ({exc.strerror}); "
+                          "choose another with -o") from None
+    return out
+
+
 @dataclass
 class BatchReport:
     """What happened to each file of a batch."""
@@ -188,7 +205,7 @@ def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=Non
 
     report = BatchReport()
     if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        make_output_dir(out_dir)
     bar = tqdm(files, unit="song", disable=not progress or len(files) < 2, leave=False)
     for f in bar:
         f = Path(f)

@@ -133,6 +133,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not files:
         print("error: no audio files found in the given folders", file=sys.stderr)
         return 1
+    if args.output_dir:
+        try:
+            api.make_output_dir(args.output_dir)
+        except DrumscribeError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     report = api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
                                   save_activations=args.save_activations, chart_dir=args.chart,
                                   preview=args.preview, say=say,
