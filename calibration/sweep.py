@@ -95,22 +95,30 @@ class HistogramStats:
         if values.ndim != 2 or values.shape[1] != c or targets.shape != values.shape:
             raise MetricError(f"expected values and targets of shape (n, {c}), got "
                               f"{values.shape} and {targets.shape}")
+        if values.size and not (0 <= values.min() and values.max() <= 1):  # False for NaN too
+            raise MetricError("scores must be finite and in [0, 1]: did you pass logits?")
         b = self.bins
-        offsets = (np.arange(c, dtype=np.int32) * b)[None, :]
-        allc = np.zeros(c * b, dtype=np.int64)
-        posc = np.zeros(c * b, dtype=np.int64)
+        w = b + 1  # one spare bin per class for scores of exactly 1.0 (folded back below)
+        offsets = (np.arange(c, dtype=np.int32) * w)[None, :]
+        allc = np.zeros(c * w, dtype=np.int64)
+        posc = np.zeros(c * w, dtype=np.int64)
+        buf = np.empty((min(_CHUNK, values.shape[0]), c), dtype=np.float32)
         for a in range(0, values.shape[0], _CHUNK):
             v = values[a:a + _CHUNK]
-            t = targets[a:a + _CHUNK]
-            q = self._bin(v)
+            m = np.multiply(v, np.float32(b), out=buf[:v.shape[0]], dtype=np.float32)
+            q = m.astype(np.int32)
             q += offsets
-            allc += np.bincount(q.ravel(), minlength=c * b)
-            qp = q[t]
+            allc += np.bincount(q.ravel(), minlength=c * w)
+            qp = q[targets[a:a + _CHUNK]]
             if qp.size:
-                posc += np.bincount(qp, minlength=c * b)
-        posc = posc.reshape(c, b)
+                posc += np.bincount(qp, minlength=c * w)
+        allc = allc.reshape(c, w)
+        posc = posc.reshape(c, w)
+        allc[:, b - 1] += allc[:, b]
+        posc[:, b - 1] += posc[:, b]
+        allc, posc = allc[:, :b], posc[:, :b]
         self.pos += posc
-        self.neg += allc.reshape(c, b) - posc
+        self.neg += allc - posc
         self.n_ref += posc.sum(axis=1)
 
     def add_events(self, j: int, tp_heights, fp_heights, n_ref: int) -> None:
@@ -242,44 +250,42 @@ def kept_peaks(ref: np.ndarray, times: np.ndarray, heights: np.ndarray, window: 
     near = np.flatnonzero(hi > lo)
     if near.size == 0:
         return kept
-    # Clusters: sort refs and near peaks together, cut where the gap exceeds the
-    # window (no matching pair can straddle such a gap).
-    all_t = np.concatenate([ref, times[near]])
-    is_est = np.r_[np.zeros(ref.size, bool), np.ones(near.size, bool)]
-    order = np.argsort(all_t, kind="mergesort")
-    st, se = all_t[order], is_est[order]
-    cut = np.diff(st) > window * (1 + 1e-9) + 1e-12
-    cid = np.r_[0, np.cumsum(cut)]
-    n_cl = int(cid[-1]) + 1
-    n_est = np.bincount(cid, weights=se, minlength=n_cl).astype(np.int64)
-    n_ref = np.bincount(cid, weights=~se, minlength=n_cl).astype(np.int64)
-    # cluster of each near peak, in the order of ``near``
-    est_pos = order[se] - ref.size  # index into near, in time order
-    est_cid = np.empty(near.size, dtype=np.int64)
-    est_cid[est_pos] = cid[se]
+    # Components of the matching graph: consecutive references k, k+1 are linked
+    # when some near peak sees both (its window covers a contiguous run of refs).
+    lo_n, hi_n = lo[near], hi[near]
+    diff = np.bincount(lo_n, minlength=ref.size + 1) - np.bincount(hi_n - 1, minlength=ref.size + 1)
+    link = np.cumsum(diff)[:ref.size - 1] > 0
+    comp = np.r_[0, np.cumsum(~link)]  # component id of each reference
+    est_comp = comp[lo_n]
+    n_comp = int(comp[-1]) + 1
+    comp_refs = np.bincount(comp, minlength=n_comp)
     h = heights[near]
-    simple = (n_ref[est_cid] == 1) | (n_est[est_cid] == 1)
-    # simple clusters: keep the highest peak (earliest on ties)
+    simple = comp_refs[est_comp] == 1
+    # one reference: keep its highest peak (earliest on ties)
     sidx = np.flatnonzero(simple)
     if sidx.size:
-        o = np.lexsort((sidx, -h[sidx], est_cid[sidx]))
-        s_sorted = sidx[o]
-        first = np.r_[True, est_cid[s_sorted][1:] != est_cid[s_sorted][:-1]]
-        kept[near[s_sorted[first]]] = True
-    # complex clusters: matroid greedy on the few peaks involved
+        # est_comp is non-decreasing (peaks are in time order): reduce per run
+        sc, sh = est_comp[sidx], h[sidx]
+        starts = np.flatnonzero(np.r_[True, sc[1:] != sc[:-1]])
+        run_max = np.maximum.reduceat(sh, starts)
+        run_id = np.cumsum(np.r_[False, sc[1:] != sc[:-1]])
+        cand = np.flatnonzero(sh >= run_max[run_id])
+        first = cand[np.r_[True, run_id[cand][1:] != run_id[cand][:-1]]]
+        kept[near[sidx[first]]] = True
+    # several references: matroid greedy on the few peaks involved
     cidx = np.flatnonzero(~simple)
     if cidx.size:
-        ref_cid = cid[~se]  # refs in time order == ref order (ref is sorted)
-        ref_start = np.searchsorted(ref_cid, np.arange(n_cl), side="left")
-        ref_end = np.searchsorted(ref_cid, np.arange(n_cl), side="right")
-        o = np.lexsort((cidx, est_cid[cidx]))
-        groups = np.split(cidx[o], np.flatnonzero(np.diff(est_cid[cidx[o]])) + 1)
+        ref_start = np.searchsorted(comp, np.arange(n_comp), side="left")
+        ref_end = np.searchsorted(comp, np.arange(n_comp), side="right")
+        groups = np.split(cidx, np.flatnonzero(np.diff(est_comp[cidx])) + 1)
         for grp in groups:
-            c = est_cid[grp[0]]
+            c = est_comp[grp[0]]
             r = ref[ref_start[c]:ref_end[c]]
             t_g, h_g = times[near[grp]], h[grp]
             acc: List[int] = []
             for k in np.lexsort((np.arange(grp.size), -h_g)):
+                if len(acc) == r.size:
+                    break
                 trial = sorted(acc + [int(k)])
                 ri, _ = _greedy_match(r, t_g[trial], window)
                 if ri.size == len(trial):
