@@ -203,3 +203,34 @@ def test_plugin_picker_grid_sweep_matches_nested_sweep(valset, tmp_path):
     out = tmp_path / "cal.yaml"
     assert main(["--predictions", str(valset), "-o", str(out), "-q", "--plugin", str(plug)]) == 0
     assert 0.2 < read_calibration(out).thresholds["kick"] < 0.3
+
+
+def test_model_mode_runs_inference_once_and_caches(tmp_path):
+    import soundfile as sf
+    import torch
+
+    from transcribe.features import FeatureSettings
+    from transcribe.model import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    feats = FeatureSettings()
+    ckpt = tmp_path / "tiny.pt"
+    fp = save_checkpoint(ckpt, build_model(list(CLASS_NAMES), feats), list(CLASS_NAMES), feats)
+    data = tmp_path / "audio"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    sf.write(data / "a.wav", (0.1 * rng.standard_normal(feats.sample_rate * 2)).astype("float32"),
+             feats.sample_rate)
+    write_text_annotations(data / "a.tsv", [(0.5, "kick", 100), (1.0, "kick", 100)])
+    sf.write(data / "b.wav", np.zeros(feats.sample_rate, "float32"), feats.sample_rate)  # no truth
+    cache = tmp_path / "cache"
+    args = ["--model", str(ckpt), "--data", str(data), "--cache-dir", str(cache), "-q"]
+    assert main(args + ["-o", str(tmp_path / "c1.yaml")]) == 0
+    cached = list(cache.rglob("*.npz"))
+    assert len(cached) == 1 and cached[0].parent.name == fp[:16]
+    assert load_activations(cached[0]).model_fingerprint == fp
+    mtime = cached[0].stat().st_mtime_ns
+    assert main(args + ["-o", str(tmp_path / "c2.yaml")]) == 0
+    assert cached[0].stat().st_mtime_ns == mtime  # read from the cache, not recomputed
+    cal = read_calibration(tmp_path / "c2.yaml", classes=list(CLASS_NAMES), fingerprint=fp)
+    assert cal.per_class["kick"]["support"] == 2
