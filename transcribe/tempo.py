@@ -594,6 +594,13 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
                               f"{60.0 * fps / period:.2f} BPM from the autocorrelation")
         tm.warnings += lead_in_warnings(onset_times)
         return tm
+    # drop leading and trailing beats that no onset supports (placed by the DP alone)
+    r = max(1, int(round(0.03 * fps)))
+    level = np.median(env[frames])
+    support = np.array([env[max(0, f - r):f + r + 1].max() > 0.2 * level for f in frames])
+    if support.any():
+        first, last = np.flatnonzero(support)[[0, -1]]
+        frames = frames[first:last + 1]
     times = refine_beats(frames, env, fps)
     times = np.maximum.accumulate(times)
     ok = np.r_[True, np.diff(times) > 1e-3]
