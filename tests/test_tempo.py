@@ -84,6 +84,19 @@ def test_beat_grid_within_10ms_without_drift(kind):
     assert tm.beats[0] == 0.0 and tm.beats[-1] >= beats[-1]
 
 
+@pytest.mark.parametrize("kind", ["constant", "two_changes"])
+def test_human_timing_and_noise_keep_one_tempo_per_section(kind):
+    """Notes played with 5 ms jitter over a noisier activation floor."""
+    beats = true_beats(kind)
+    rng = np.random.default_rng(5)
+    notes = [(t + rng.normal(0, 0.005), c) for t, c in groove(beats)]
+    v, classes = render(notes, beats[-1] + 2.0, seed=1, noise=0.15)
+    tm = track_tempo(v, classes, FPS, onset_times=[t for t, _ in notes])
+    err, idx = grid_errors(tm, beats)
+    assert err.max() < 0.010 and np.all(np.diff(idx) == 1)
+    assert len(tm.tempo_changes()) <= (3 if kind == "constant" else 8)
+
+
 def test_tempo_events_follow_the_song():
     beats, _, tm = tracked("constant")
     changes = tm.tempo_changes()

@@ -264,7 +264,7 @@ def local_periods(env: np.ndarray, fps: float, global_period: float,
         seg = env[start:start + win]
         if seg.size < win // 2 or not np.any(seg > 0):
             continue
-        p, s = estimate_period(seg, fps, around=global_period)
+        p, s = estimate_period(seg, fps)
         if s > 0:
             centres.append(start + seg.size / 2.0)
             periods.append(p)
@@ -351,19 +351,39 @@ def refine_beats(beat_frames: np.ndarray, env: np.ndarray, fps: float,
     return np.asarray(out)
 
 
-def fit_grid(beat_times: np.ndarray, tolerance_s: float = 0.004) -> np.ndarray:
+def beat_jitter(beat_times: np.ndarray) -> float:
+    """Robust estimate of the timing noise (s) of single beats.
+
+    From the median absolute deviation of the second differences, which are
+    ``sqrt(6)`` times the noise for a steady or smoothly drifting tempo and
+    are not affected by a few tempo jumps.
+    """
+    y = np.asarray(beat_times, dtype=np.float64)
+    if y.size < 5:
+        return 0.0
+    d2 = np.diff(y, 2)
+    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
+
+
+def fit_grid(beat_times: np.ndarray, tolerance_s: float = 0.004,
+             max_tolerance_s: float = 0.015, curvature_s: float = 0.004) -> np.ndarray:
     """Continuous piecewise-linear fit of beat times over the beat index.
 
     Knots are placed greedily: a segment grows while a least-squares line fits
-    all its beats within ``tolerance_s``. The knot values are then solved
-    jointly (least squares over hat functions), so the tempo is constant
-    between knots and the grid is continuous.
+    all its beats within the tolerance, ``3.5`` times the beats' own jitter
+    (:func:`beat_jitter`) clipped to ``[tolerance_s, max_tolerance_s]``, so a
+    humanly played steady song gets one tempo rather than one per beat; a
+    segment of 8 beats or more also ends where a parabola fitted to it departs
+    from the line by more than ``curvature_s`` (a drifting tempo). The knot
+    values are then solved jointly (least squares over hat functions), so
+    the tempo is constant between knots, the grid is continuous and the
+    jitter is averaged out.
 
     Parameters
     ----------
     beat_times : np.ndarray
         Tracked beat times, increasing.
-    tolerance_s : float > 0
+    tolerance_s, max_tolerance_s, curvature_s : float > 0
 
     Returns
     -------
@@ -374,14 +394,19 @@ def fit_grid(beat_times: np.ndarray, tolerance_s: float = 0.004) -> np.ndarray:
     n = y.size
     if n < 3:
         return y.copy()
+    tolerance_s = float(np.clip(3.5 * beat_jitter(y), tolerance_s, max_tolerance_s))
     knots = [0]
     s = 0
     while s < n - 1:
         e = s + 1
         while e + 1 < n:
             x = np.arange(s, e + 2)
-            coef = np.polyfit(x, y[s:e + 2], 1)
-            if np.max(np.abs(np.polyval(coef, x) - y[s:e + 2])) > tolerance_s:
+            line = np.polyval(np.polyfit(x, y[s:e + 2], 1), x)
+            if np.max(np.abs(line - y[s:e + 2])) > tolerance_s:
+                break
+            # a drifting tempo: stop where a parabola departs from the line
+            if x.size >= 8 and np.max(np.abs(
+                    np.polyval(np.polyfit(x, y[s:e + 2], 2), x) - line)) > curvature_s:
                 break
             e += 1
         knots.append(e)
