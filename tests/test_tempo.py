@@ -227,3 +227,10 @@ def test_quantise_picks_the_nearer_grid_per_note():
         grid_divisions([10])
     with pytest.raises(QuantizeError, match="max_shift_ms"):
         quantize_onsets([], tm, max_shift_ms=-1)
+
+
+def test_short_lead_in_merges_into_the_first_beat():
+    tm = fixed_tempo(120.0, 0.1, 3.0)  # 0.1 s before the first beat: too short for a beat
+    assert tm.beats[:4] == pytest.approx([0.0, 0.6, 1.1, 1.6])
+    assert tm.tempo_changes()[0][1] == pytest.approx(100.0)  # lead-in 0.6 s
+    assert tm.tempo_changes()[1][1] == pytest.approx(120.0)

@@ -449,19 +449,21 @@ def extend_grid(beats: np.ndarray, duration: float) -> Tuple[np.ndarray, int]:
         How many beats were prepended (add it to indices into the old beats).
     """
     beats = np.asarray(beats, dtype=np.float64)
-    p0 = beats[1] - beats[0]
+    p0, p1 = beats[1] - beats[0], beats[-1] - beats[-2]
     k = int(math.floor(beats[0] / p0 + 1e-9))
     first = beats[0] - k * p0  # in [0, p0)
     pre = first + p0 * np.arange(k)
     shift = k
     if first > 1e-6:
-        if first < 0.5 * p0 and pre.size:
-            pre = pre[1:]  # merge the short remainder into the next beat
+        if first < 0.5 * p0:  # merge the short remainder into the next beat
+            if pre.size:
+                pre = pre[1:]
+            else:
+                beats = beats[1:]
             shift -= 1
         pre = np.concatenate([[0.0], pre])
         shift += 1
     beats = np.concatenate([pre, beats])
-    p1 = beats[-1] - beats[-2]
     k_end = max(1, int(math.ceil((duration - beats[-1]) / p1)) + 1)
     beats = np.concatenate([beats, beats[-1] + p1 * np.arange(1, k_end + 1)])
     return beats, shift
