@@ -190,7 +190,7 @@ def transcribe_file(session: TranscriptionSession, path, out_dir=None, overwrite
     if exports:
         target = chart_dir if chart_dir else out
         extra += session.post.export(result.onsets, result.activations, result.thresholds,
-                                     path, target, exports)
+                                     path, target, exports, overwrite=overwrite)
     return midi_path, result, extra
 
 

@@ -241,7 +241,9 @@ def drumscribe_export(onsets: List[Onset], activations: "Activations", threshold
     """Write extra output formats for a song (all results collected).
 
     Called once per song after the MIDI file is written, only for the writers
-    the run asked for (``context.state["exports"]``). Return the list of paths
+    the run asked for (``context.state["exports"]``, e.g. ``{"chart", "preview"}``;
+    ``context.state["overwrite"]`` says whether existing outputs may be replaced).
+    Write atomically (:func:`transcribe.io.atomic_write`). Return the list of paths
     written, or ``None`` when the plugin has nothing to write.
 
     Parameters

@@ -51,6 +51,9 @@ def atomic_write(path, mode: str = "wb"):
         raise OutputError(f"{path}: cannot write to {parent} ({exc.strerror}); "
                           "choose a writable output folder") from None
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; outputs get normal permissions
         with os.fdopen(fd, mode) as fh:
             yield fh
             fh.flush()

@@ -361,9 +361,14 @@ class Postprocessor:
         raise PluginError("no plugin picked onsets; do not disable peak_picking without "
                           "installing another picker")
 
-    def export(self, onsets, activations, thresholds, audio_path, out_dir, exports: Iterable[str]) -> List[str]:
-        """Call the export writers for ``exports`` (e.g. ``{"chart"}``)."""
+    def export(self, onsets, activations, thresholds, audio_path, out_dir, exports: Iterable[str],
+               overwrite: bool = False) -> List[str]:
+        """Call the export writers for ``exports`` (e.g. ``{"chart"}``).
+
+        ``context.state["overwrite"]`` tells writers whether ``--overwrite`` was given.
+        """
         self.context.state["exports"] = set(exports)
+        self.context.state["overwrite"] = bool(overwrite)
         written: List[str] = []
         hook = "drumscribe_export"
         for impl in _impls(self.pm, hook):
