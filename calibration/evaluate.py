@@ -1,0 +1,138 @@
+"""Event-level evaluation of a model on a labelled folder (the model card's numbers).
+
+Onsets are picked through the same postprocessing stage as ``transcribe`` and
+matched one-to-one within ±``window`` seconds (as ``mir_eval.onset``); counts
+are summed over files (micro average) per class and per coarse group (kick,
+snare, toms, hihat, cymbals), where a group's references and detections are the
+union of its members' onsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional, Sequence
+
+import numpy as np
+
+from transcribe.config import Config
+from transcribe.pipeline import Postprocessor
+from transcribe.vocabulary import GROUPS, group_of, is_core
+
+from .metrics import count_matches
+
+
+@dataclass
+class Counts:
+    """True positives, false positives and false negatives."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+
+    def add(self, ref: np.ndarray, est: np.ndarray, window: float) -> None:
+        """Match sorted ``ref`` and ``est`` and add the counts."""
+        k = count_matches(ref, est, window) if ref.size and est.size else 0
+        self.tp += k
+        self.fp += est.size - k
+        self.fn += ref.size - k
+
+    @property
+    def support(self) -> int:
+        """Reference onsets."""
+        return self.tp + self.fn
+
+    @property
+    def precision(self) -> Optional[float]:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else None
+
+    @property
+    def recall(self) -> Optional[float]:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def f1(self) -> Optional[float]:
+        d = 2 * self.tp + self.fp + self.fn
+        return 2 * self.tp / d if d else None
+
+
+@dataclass
+class Evaluation:
+    """Per-class, per-group and core counts."""
+
+    classes: Dict[str, Counts] = field(default_factory=dict)
+    groups: Dict[str, Counts] = field(default_factory=dict)
+    core: Counts = field(default_factory=Counts)
+    other: Counts = field(default_factory=Counts)
+    files: int = 0
+
+
+def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Optional[Config] = None,
+             window: float = 0.05, postprocessor: Optional[Postprocessor] = None,
+             progress: bool = False) -> Evaluation:
+    """Evaluate predictions against ground truth.
+
+    Parameters
+    ----------
+    items : iterable of calibration.sweep.Item
+        Each with ``load()`` -> Activations and ``annotation`` path.
+    thresholds : mapping of class -> float, optional
+        Thresholds to use; default: what the plugins choose (calibration
+        file, config...).
+    config : Config, optional
+    window : float
+        Matching tolerance in seconds.
+    postprocessor : Postprocessor, optional
+    """
+    from tqdm import tqdm
+
+    from transcribe.annotations import read_annotations
+
+    ev = Evaluation()
+    pp = postprocessor
+    for item in tqdm(list(items), disable=not progress, leave=False, desc="evaluate"):
+        act = item.load()
+        if pp is None:
+            pp = Postprocessor(config or Config(), act.classes, act.model_fingerprint)
+        res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
+        classes = res.activations.classes
+        ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
+        est = {c: [] for c in classes}
+        for o in res.onsets:
+            est[o.drum].append(o.time)
+        by_group_ref: Dict[str, List[np.ndarray]] = {}
+        by_group_est: Dict[str, List[np.ndarray]] = {}
+        for c in classes:
+            r = np.sort(ann.times(c))
+            e = np.sort(np.asarray(est[c], dtype=float))
+            ev.classes.setdefault(c, Counts()).add(r, e, window)
+            (ev.core if is_core(c) else ev.other).add(r, e, window)
+            g = group_of(c)
+            if g is not None:
+                by_group_ref.setdefault(g, []).append(r)
+                by_group_est.setdefault(g, []).append(e)
+        for g in by_group_ref:
+            ev.groups.setdefault(g, Counts()).add(np.sort(np.concatenate(by_group_ref[g])),
+                                                  np.sort(np.concatenate(by_group_est[g])), window)
+        ev.files += 1
+    return ev
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> List[str]:
+    """A markdown table with F1 / precision / recall per class for each named evaluation."""
+    names = list(evals)
+    head = "| class | support | " + " | ".join(f"{n} F1 | {n} P | {n} R" for n in names) + " |"
+    lines = [head, "|" + "---|" * (2 + 3 * len(names))]
+    rows = [(c, {n: evals[n].classes.get(c, Counts()) for n in names}) for c in classes]
+    rows.append(("**core** (kick, snare, hi-hats, ride)", {n: evals[n].core for n in names}))
+    rows.append(("**other**", {n: evals[n].other for n in names}))
+    for g in GROUPS:
+        rows.append((f"group: {g}", {n: evals[n].groups.get(g, Counts()) for n in names}))
+    for label, cs in rows:
+        sup = next(iter(cs.values())).support
+        cells = " | ".join(f"{_fmt(c.f1)} | {_fmt(c.precision)} | {_fmt(c.recall)}" for c in cs.values())
+        lines.append(f"| {label} | {sup} | {cells} |")
+    return lines
