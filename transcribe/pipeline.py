@@ -67,16 +67,19 @@ def load_module_plugin(spec: str):
         raise PluginError(f"plugin {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
 
 
-def make_plugin_manager(plugins: Sequence[str] = (), disable: Sequence[str] = (),
+def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
                         entry_points: bool = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
     """Create a fresh plugin manager with built-in, installed and named plugins.
 
     Parameters
     ----------
-    plugins : sequence of str
-        Extra plugins by module path or ``.py`` file path.
+    plugins : sequence of str or module
+        Extra plugins by module path, ``.py`` file path, or as imported module
+        objects (registered under their ``__name__``). A plugin that is already
+        registered (e.g. through its entry point) is not registered twice.
     disable : sequence of str
-        Plugin names not to register (entry-point names or module paths).
+        Plugin names not to register (entry-point names, module paths or
+        module ``__name__``).
     entry_points : bool
         Load the ``drumscribe`` entry-point group (built-ins and installed
         third-party plugins).
@@ -121,11 +124,20 @@ def make_plugin_manager(plugins: Sequence[str] = (), disable: Sequence[str] = ()
             info[ep.name] = PluginInfo(ep.name, f"{dname} {dver} (entry point {ep.value})",
                                        dver, _hooks_of(pm, module))
     for spec in plugins:
-        if spec in disable or spec in info:
+        if isinstance(spec, str):
+            name = spec
+            if name in disable or name in info:
+                continue
+            module = load_module_plugin(spec)
+        else:  # an imported module (or any object with hookimpls), e.g. from tests
+            module = spec
+            name = getattr(module, "__name__", None) or type(module).__name__
+            if name in disable or name in info:
+                continue
+        if pm.is_registered(module):  # already loaded, e.g. through its entry point
             continue
-        module = load_module_plugin(spec)
-        _register(pm, module, spec)
-        info[spec] = PluginInfo(spec, f"module {getattr(module, '__file__', spec)}", "",
+        _register(pm, module, name)
+        info[name] = PluginInfo(name, f"module {getattr(module, '__file__', None) or name}", "",
                                 _hooks_of(pm, module))
     return pm, info
 
