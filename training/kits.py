@@ -30,8 +30,8 @@ hihat_closed   hihat_pedal
 
 from __future__ import annotations
 
+import json
 import os
-import pickle
 import re
 import subprocess
 import tempfile
@@ -540,7 +540,42 @@ def load_kit(spec: KitSpec) -> Kit:
 
 
 def _cache_name(kit_id: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", kit_id) + ".pkl"
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", kit_id) + ".npz"
+
+
+def save_kit(fh, kit: Kit) -> None:
+    """Write a kit as a plain ``.npz`` (sample arrays + a JSON layout; no pickles)."""
+    arrays: Dict[str, np.ndarray] = {}
+    voices = {}
+    for cls, vs in kit.voices.items():
+        voices[cls] = []
+        for layers in vs:
+            out = []
+            for layer in layers:
+                idx = []
+                for smp in layer.samples:
+                    key = f"s{len(arrays)}"
+                    arrays[key] = np.asarray(smp, dtype=np.float32)
+                    idx.append(key)
+                out.append({"vmin": layer.vmin, "vmax": layer.vmax, "gain": layer.gain, "samples": idx})
+            voices[cls].append(out)
+    meta = {"kit_id": kit.kit_id, "family": kit.family, "role": kit.role,
+            "latencies_ms": [float(v) for v in kit.latencies_ms], "voices": voices}
+    np.savez(fh, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def read_kit(path) -> Kit:
+    """Read a kit written by :func:`save_kit` (``allow_pickle=False``)."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        kit = Kit(meta["kit_id"], meta["family"], meta["role"],
+                  latencies_ms=list(meta["latencies_ms"]))
+        for cls, vs in meta["voices"].items():
+            for layers in vs:
+                kit.voices.setdefault(cls, []).append(
+                    [Layer(l["vmin"], l["vmax"], [data[k] for k in l["samples"]], l["gain"])
+                     for l in layers])
+    return kit
 
 
 def cached_kit(spec: KitSpec, cache_dir) -> Kit:
@@ -548,12 +583,11 @@ def cached_kit(spec: KitSpec, cache_dir) -> Kit:
     cache_dir = Path(cache_dir)
     path = cache_dir / _cache_name(spec.kit_id)
     if path.exists():
-        with open(path, "rb") as fh:
-            return pickle.load(fh)
+        return read_kit(path)
     kit = load_kit(spec)
     cache_dir.mkdir(parents=True, exist_ok=True)
     with atomic_write(path, "wb") as fh:
-        pickle.dump(kit, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        save_kit(fh, kit)
     return kit
 
 
