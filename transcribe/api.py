@@ -27,14 +27,47 @@ def default_model_path() -> Path:
 
 def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
                      config_path: Optional[str] = None) -> List[str]:
-    """Lines describing each loaded plugin: name, source, hooks."""
+    """Lines describing each loaded plugin, for ``transcribe --list-plugins``.
+
+    For each plugin: its name, where it comes from (distribution and version and
+    entry point, or module file and ``__version__``) and the hooks it
+    implements; last, the order in which the first-result picking hook asks the
+    pickers (the first that answers picks the onsets).
+
+    Parameters
+    ----------
+    plugins : sequence of str
+        Extra plugins (``--plugin``).
+    disable : sequence of str
+        Plugins not to load (``--disable-plugin``).
+    config_path : path-like, optional
+        Config whose ``postprocessing.plugins`` and ``disable_plugins`` apply.
+
+    Returns
+    -------
+    list of str
+
+    Raises
+    ------
+    PluginError
+        If a plugin fails to load (naming it and its package version).
+    """
     cfg = load_config(config_path) if config_path else Config()
-    _, info = make_plugin_manager(list(cfg.postprocessing.plugins) + list(plugins),
-                                  list(cfg.postprocessing.disable_plugins) + list(disable))
+    pm, info = make_plugin_manager(list(cfg.postprocessing.plugins) + list(plugins),
+                                   list(cfg.postprocessing.disable_plugins) + list(disable))
     lines = []
     for name, pi in info.items():
-        lines.append(f"{name:<18} {pi.source}")
+        source = pi.source
+        version = getattr(pm.get_plugin(name), "__version__", None)
+        if not pi.version and isinstance(version, str):
+            source = f"{source}, version {version}"
+        lines.append(f"{name:<18} {source}")
         lines.append(f"{'':<18} hooks: {', '.join(pi.hooks) or '-'}")
+    pickers = [i.plugin_name for i in reversed(pm.hook.drumscribe_pick_onsets.get_hookimpls())
+               if not (i.hookwrapper or getattr(i, "wrapper", False))]
+    lines.append(f"{'onsets picked by':<18} " + (
+        f"{pickers[0]}" + (f" (then {', '.join(pickers[1:])})" if pickers[1:] else "")
+        if pickers else "nobody: no picking plugin is loaded"))
     return lines
 
 
