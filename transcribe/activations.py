@@ -10,7 +10,6 @@ predictions format that ``transcribe --save-activations`` writes and
 from __future__ import annotations
 
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -191,9 +190,15 @@ def load_activations(path) -> Activations:
                 f"{path}: predictions file contains pickled objects, which are refused; "
                 "save plain numeric and string arrays"
             ) from None
-        raise ActivationError(f"{path}: not a valid .npz predictions file ({exc})") from None
-    except (OSError, zipfile.BadZipFile, EOFError, KeyError) as exc:
-        raise ActivationError(f"{path}: not a valid .npz predictions file ({exc})") from None
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ActivationError(f"{path}: not a valid .npz predictions file ({msg})") from None
+    except MemoryError:
+        raise ActivationError(f"{path}: predictions file declares an array too large to load; "
+                              "the file is damaged, re-create it") from None
+    except Exception as exc:  # zipfile, zlib and numpy raise assorted types on damaged files
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise ActivationError(f"{path}: not a valid .npz predictions file ({msg}); re-create it "
+                              "with transcribe --save-activations") from None
     if values.dtype.kind not in "f":
         raise ActivationError(f"{path}: values must be floating point, got {values.dtype}")
     if np.ndim(fps) != 0:
