@@ -25,6 +25,7 @@ and fingerprint, refuses a file made for another model unless ``force``.
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -124,13 +125,22 @@ def write_calibration(path, cal: CalibrationFile) -> None:
         fh.write(text)
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
+def _brief(value) -> str:
+    """A bounded repr for messages (a YAML alias bomb must not be expanded)."""
+    return _REPR.repr(value)
+
+
 def _num(value, what, path, lo=None, hi=None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CalibrationFileError(f"{path}: {what} must be a number, got {value!r}")
+        raise CalibrationFileError(f"{path}: {what} must be a number, got {_brief(value)}")
     v = float(value)
     if not math.isfinite(v) or (lo is not None and v < lo) or (hi is not None and v > hi):
         rng = f" in [{lo}, {hi}]" if lo is not None and hi is not None else ""
-        raise CalibrationFileError(f"{path}: {what} = {value!r} must be a finite number{rng}")
+        raise CalibrationFileError(f"{path}: {what} = {_brief(value)} must be a finite number{rng}")
     return v
 
 
@@ -166,7 +176,7 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
     for g, members in groups.items():
         if not isinstance(members, list) or not members or any(m not in classes for m in members):
             raise CalibrationFileError(
-                f"{path}: group {g!r} must list classes of the model ({', '.join(classes)})")
+                f"{path}: group {_brief(g)} must list classes of the model ({', '.join(classes)})")
     thresholds = data.get("thresholds")
     if not isinstance(thresholds, dict):
         raise CalibrationFileError(f"{path}: 'thresholds' must be a mapping of class -> threshold")
@@ -190,7 +200,11 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
         raise CalibrationFileError(f"{path}: model_fingerprint must be a string")
     level = data.get("level", "event")
     if level not in ("event", "frame"):
-        raise CalibrationFileError(f"{path}: level must be 'event' or 'frame', got {level!r}")
+        raise CalibrationFileError(f"{path}: level must be 'event' or 'frame', got {_brief(level)}")
+    objective = data.get("objective", "f1")
+    if not isinstance(objective, str):
+        raise CalibrationFileError(f"{path}: objective must be a string such as 'f1', got "
+                                   f"{_brief(objective)}")
     per_class = data.get("per_class") or {}
     if not isinstance(per_class, dict):
         raise CalibrationFileError(f"{path}: 'per_class' must be a mapping")
@@ -198,7 +212,7 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
         classes=list(classes),
         thresholds=th,
         model_fingerprint=fp,
-        objective=str(data.get("objective", "f1")),
+        objective=objective,
         level=level,
         window_ms=_num(data.get("window_ms", 50.0), "window_ms", path, 0.0, 10000.0),
         fallback_threshold=_num(data.get("fallback_threshold", 0.5), "fallback_threshold",

@@ -24,6 +24,7 @@ Unknown keys are errors, so a typo never silently does nothing. Relative paths
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -84,16 +85,25 @@ class Config:
 _SECTIONS = {"postprocessing", "export", "plugins_config"}
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 60, 60
+
+
+def _brief(value) -> str:
+    """A bounded repr for messages (a YAML alias bomb must not be expanded)."""
+    return _REPR.repr(value)
+
+
 def _where(path, key):
     return f"{path}: {key}"
 
 
 def _threshold(value, where) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where} must be a number in [0, 1], got {value!r}")
+        raise ConfigError(f"{where} must be a number in [0, 1], got {_brief(value)}")
     v = float(value)
     if not math.isfinite(v) or not 0.0 <= v <= 1.0:
-        raise ConfigError(f"{where} = {value!r} is outside [0, 1]; thresholds are probabilities")
+        raise ConfigError(f"{where} = {_brief(value)} is outside [0, 1]; thresholds are probabilities")
     return v
 
 
@@ -101,7 +111,7 @@ def _str_list(value, where) -> List[str]:
     if value is None:
         return []
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise ConfigError(f"{where} must be a list of names, got {value!r}")
+        raise ConfigError(f"{where} must be a list of names, got {_brief(value)}")
     return list(value)
 
 
@@ -150,7 +160,7 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
     if "min_gap_ms" in pp:
         g = pp["min_gap_ms"]
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not math.isfinite(g) or g < 0:
-            raise ConfigError(f"{path}: postprocessing.min_gap_ms must be a number >= 0, got {g!r}")
+            raise ConfigError(f"{path}: postprocessing.min_gap_ms must be a number >= 0, got {_brief(g)}")
         p.min_gap_ms = float(g)
     p.plugins = _str_list(pp.get("plugins"), _where(path, "postprocessing.plugins"))
     p.disable_plugins = _str_list(pp.get("disable_plugins"), _where(path, "postprocessing.disable_plugins"))
@@ -175,12 +185,12 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
         raise ConfigError(f"{path}: export.note_map must map class -> MIDI note")
     for k, v in nm.items():
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 127:
-            raise ConfigError(f"{path}: export.note_map.{k} = {v!r} must be a MIDI note 0..127")
+            raise ConfigError(f"{path}: export.note_map.{k} = {_brief(v)} must be a MIDI note 0..127")
         cfg.export.note_map[str(k)] = int(v)
     if "note_duration_ms" in ex:
         d = ex["note_duration_ms"]
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0 < d <= 10000:
-            raise ConfigError(f"{path}: export.note_duration_ms must be in (0, 10000], got {d!r}")
+            raise ConfigError(f"{path}: export.note_duration_ms must be in (0, 10000], got {_brief(d)}")
         cfg.export.note_duration_ms = float(d)
 
     pc = data.get("plugins_config") or {}
