@@ -59,6 +59,32 @@ def _open(path):
                          "WAV, FLAC, OGG or MP3") from None
 
 
+def _wav_truncation(path: Path, fmt: str):
+    """Check a RIFF/WAVE header: (declared, present) data bytes when the
+    ``data`` chunk claims more bytes than the file holds, else None. libsndfile
+    silently shortens such files, which would drop the end of a song."""
+    if fmt != "WAV":
+        return None
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+    except OSError:
+        return None
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos = 12
+    while pos + 8 <= len(head):
+        cid, n = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
+        if cid == b"data":
+            present = size - (pos + 8)
+            if n != 0xFFFFFFFF and n > present:
+                return n, present
+            return None
+        pos += 8 + n + (n & 1)
+    return None
+
+
 def audio_info(path) -> AudioInfo:
     """Read an audio file's header.
 
@@ -93,6 +119,10 @@ def stream_audio(path, sample_rate: int, block_seconds: float = BLOCK_SECONDS) -
             raise AudioError(f"{path}: invalid sample rate {sr}")
         if f.channels < 1 or f.channels > MAX_CHANNELS:
             raise AudioError(f"{path}: {f.channels} channels is not supported (1..{MAX_CHANNELS})")
+        cut = _wav_truncation(path, f.format)
+        if cut is not None:
+            raise AudioError(f"{path}: WAV file is truncated (data chunk declares {cut[0]} bytes, "
+                             f"the file holds {cut[1]}); re-export or re-download it")
         rs = soxr.ResampleStream(sr, sample_rate, 1, dtype="float32") if sr != sample_rate else None
         blocksize = max(1024, int(block_seconds * sr))
         got = 0
