@@ -242,6 +242,28 @@ def split_doc(text: str) -> Tuple[str, str, str]:
     return text[:a], text[a:b], text[b:]
 
 
+def example_files(text: Optional[str] = None) -> dict:
+    """The files the guide spells out: each fenced block preceded by a
+    ``<!-- file: PATH -->`` comment.
+
+    The tests write them to a temporary folder, install and run them, so the
+    guide's example is known to work exactly as written.
+
+    Parameters
+    ----------
+    text : str, optional
+        The guide; default: read ``docs/plugins.md``.
+
+    Returns
+    -------
+    dict of str -> str
+        Relative path -> file content.
+    """
+    text = text if text is not None else DOC.read_text(encoding="utf-8")
+    pattern = re.compile(r"<!-- file: (\S+) -->\n```[\w-]*\n(.*?)\n```", re.S)
+    return {m.group(1): m.group(2) + "\n" for m in pattern.finditer(text)}
+
+
 def update(doc_path: Path = DOC, check: bool = False) -> bool:
     """Rewrite (or with ``check`` only compare) the generated section.
 
