@@ -214,7 +214,12 @@ def transcribe_file(session: TranscriptionSession, path, out_dir=None, overwrite
     if save_activations_file:
         save_activations(npz_path, act)
         extra.append(str(npz_path))
-    write_midi(midi_path, mid)
+    try:
+        write_midi(midi_path, mid)
+    except BaseException:  # Ctrl-C or a full disk: no .npz without its .mid, so a rerun resumes
+        if save_activations_file:
+            npz_path.unlink(missing_ok=True)
+        raise
     exports = set()
     if chart_dir:
         exports.add("chart")
@@ -229,14 +234,16 @@ def transcribe_file(session: TranscriptionSession, path, out_dir=None, overwrite
 
 def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=None,
                      overwrite: bool = False, save_activations: bool = False, chart_dir=None,
-                     preview: bool = False, say=print, err=print, progress: bool = True) -> BatchReport:
+                     preview: bool = False, say=print, err=print, progress: bool = True,
+                     report: Optional[BatchReport] = None) -> BatchReport:
     """Transcribe many songs; a failing song is reported and the batch goes on.
 
-    Existing outputs are skipped (resume) unless ``overwrite``.
+    Existing outputs are skipped (resume) unless ``overwrite``. Pass ``report``
+    to follow progress (the command line reads it after Ctrl-C).
     """
     from tqdm import tqdm
 
-    report = BatchReport()
+    report = report if report is not None else BatchReport()
     if out_dir:
         make_output_dir(out_dir)
     bar = tqdm(files, unit="song", disable=not progress or len(files) < 2, leave=False)

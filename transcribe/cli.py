@@ -91,7 +91,19 @@ def expand_inputs(inputs: List[str]) -> List[Path]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup)."""
+    """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup,
+    130 interrupted by Ctrl-C)."""
+    reports: list = []
+    try:
+        return _main(argv, reports)
+    except KeyboardInterrupt:
+        # atomic_write has removed the temporary of the file being written
+        done = len(reports[0].done) if reports else 0
+        print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
+        return 130
+
+
+def _main(argv, reports: list) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not args.inputs and not args.list_plugins:
@@ -139,11 +151,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         except DrumscribeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    report = api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
-                                  save_activations=args.save_activations, chart_dir=args.chart,
-                                  preview=args.preview, say=say,
-                                  err=lambda m: print(m, file=sys.stderr),
-                                  progress=not args.quiet)
+    report = api.BatchReport()
+    reports.append(report)
+    api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
+                         save_activations=args.save_activations, chart_dir=args.chart,
+                         preview=args.preview, say=say, err=lambda m: print(m, file=sys.stderr),
+                         progress=not args.quiet, report=report)
     return 0 if not report.failed else 1
 
 
