@@ -14,8 +14,10 @@ The number of examples per reader comes from ``DRUMSCRIBE_FUZZ_EXAMPLES``
 
 from __future__ import annotations
 
+import atexit
 import io
 import os
+import shutil
 import signal
 import tempfile
 from pathlib import Path
@@ -108,6 +110,7 @@ def _seed_files(folder: Path) -> dict:
 
 
 _TMP = Path(tempfile.mkdtemp(prefix="drumscribe-fuzz-"))
+atexit.register(shutil.rmtree, _TMP, True)
 SEEDS = _seed_files(_TMP)
 
 
