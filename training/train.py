@@ -5,8 +5,9 @@ to ``metrics.csv`` beside it: ``val_loss``, ``val_roc_auc_macro``,
 ``val_pr_auc_macro`` and ``val_roc_auc_class_<i>`` / ``val_pr_auc_class_<i>``
 for every class index, computed with scikit-learn on frame targets. A class
 without positives in validation is reported as undefined (empty cell) and left
-out of the macro averages with a warning. Model selection is on validation
-loss, with early stopping; ``last.pt`` in the run folder resumes a run.
+out of the macro averages with a warning. Model selection (and early stopping)
+is on validation loss by default (``select_on``; the AUCs can be chosen when the
+validation kits shift the loss); ``last.pt`` in the run folder resumes a run.
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class TrainConfig:
     max_pos_weight: float = 10.0
     soft_targets: float = 0.5
     patience: int = 8
+    select_on: str = "val_loss"
     max_minutes: float = 60.0
     seed: int = 0
     threads: int = 0
@@ -202,7 +204,10 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     log("pos_weight: " + ", ".join(f"{c} {w:.1f}" for c, w in zip(cfg.classes, pw.tolist())))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=2)
+    if cfg.select_on not in SELECT_MODES:
+        raise SystemExit(f"--select-on must be one of {', '.join(SELECT_MODES)}")
+    sign = SELECT_MODES[cfg.select_on]  # +1: lower is better, -1: higher is better
+    sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
     start_epoch, best, bad_epochs, minutes_before = 0, math.inf, 0, 0.0
     last = run_dir / "last.pt"
     if cfg.resume and last.exists():
@@ -211,8 +216,12 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         opt.load_state_dict(d["optimizer"])
         sched.load_state_dict(d["scheduler"])
         start_epoch = int(d["epoch"]) + 1
-        best = float(d["best_val_loss"])
-        bad_epochs = int(d["bad_epochs"])
+        if d.get("select_on", "val_loss") == cfg.select_on:
+            best = float(d["best_score"] if "best_score" in d else d["best_val_loss"])
+            bad_epochs = int(d["bad_epochs"])
+        else:  # selection criterion changed: the next epoch becomes the best so far
+            sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.5, patience=2)
+            log(f"model selection now on {cfg.select_on}; best reset")
         minutes_before = float(d["minutes"])
         log(f"resumed from {last} at epoch {start_epoch}")
     sampler = CropSampler(train_clips, cfg.crop_frames, seed=cfg.seed + start_epoch)
@@ -237,13 +246,14 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         row = {"epoch": epoch, "step": (epoch + 1) * cfg.steps_per_epoch, "minutes": minutes,
                "train_loss": float(np.mean(losses)), **m}
         metrics_log.write(row)
-        sched.step(m["val_loss"])
-        improved = m["val_loss"] < best - 1e-5
+        score = sign * (m[cfg.select_on] if m[cfg.select_on] is not None else -sign * math.inf)
+        sched.step(score)
+        improved = score < best - 1e-5
         log(f"epoch {epoch}: train {row['train_loss']:.4f} val {m['val_loss']:.4f} "
             f"roc {m['val_roc_auc_macro'] or float('nan'):.4f} pr {m['val_pr_auc_macro'] or float('nan'):.4f}"
             f" [{minutes:.1f} min]{' *' if improved else ''}")
         if improved:
-            best, bad_epochs, best_metrics = m["val_loss"], 0, row
+            best, bad_epochs, best_metrics = score, 0, row
             save_checkpoint(cfg.out, model, cfg.classes, settings, training={
                 "config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row),
                 "data": "rendered corpus (training/README.md): Groove MIDI Dataset (CC BY 4.0) "
@@ -252,7 +262,8 @@ def train(cfg: TrainConfig, log=print) -> Dict:
             bad_epochs += 1
         save_checkpoint(last, model, cfg.classes, settings, training={"config": asdict(cfg)},
                         extra={"optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                               "epoch": epoch, "best_val_loss": best, "bad_epochs": bad_epochs,
+                               "epoch": epoch, "best_score": best, "select_on": cfg.select_on,
+                               "bad_epochs": bad_epochs,
                                "minutes": minutes})
         if bad_epochs >= cfg.patience:
             log(f"early stopping after {epoch + 1} epochs")
@@ -261,6 +272,10 @@ def train(cfg: TrainConfig, log=print) -> Dict:
             log(f"time budget of {cfg.max_minutes} min reached")
             break
     return best_metrics
+
+
+SELECT_MODES = {"val_loss": 1.0, "val_pr_auc_macro": -1.0, "val_roc_auc_macro": -1.0}
+"""Model-selection criteria and their direction (+1: lower is better)."""
 
 
 def _plain(row: Dict) -> Dict:
