@@ -223,8 +223,9 @@ def drumscribe_filter_onsets(onsets: List[Onset], activations: "Activations", th
 
     Called once per song after picking. Each implementation receives the
     previous one's output; return a new list or ``None`` to keep it. Use it for
-    rules such as "drop a hi-hat within 20 ms of a snare" or
-    ``disabled_classes``.
+    rules such as "drop a hi-hat within 20 ms of a snare". (Dropping whole
+    classes is ``postprocessing.disabled_classes``, done by the built-in
+    ``class_groups`` transform.)
 
     Parameters
     ----------
