@@ -245,24 +245,11 @@ def read_calibration(path, classes: Optional[Sequence[str]] = None,
     CalibrationFileError
         If the file is unreadable, invalid, or made for another model.
     """
+    from transcribe.io import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CalibrationFileError(f"{path}: calibration file not found; check the path or "
-                                   "create it with the calibrate command") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationFileError(f"{path}: cannot read calibration file ({exc})") from None
-    if len(text) > 10_000_000:
-        raise CalibrationFileError(f"{path}: calibration file is implausibly large")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CalibrationFileError(f"{path}: invalid YAML ({first}); only plain YAML "
-                                   "is accepted") from None
-    except RecursionError:
-        raise CalibrationFileError(f"{path}: YAML nesting too deep") from None
+    data = read_yaml(path, CalibrationFileError, "calibration file",
+                     "check the path or create it with the calibrate command", 10_000_000)
     cal = validate_calibration_dict(data, path)
     if classes is not None and list(classes) != cal.classes and not force:
         missing = [c for c in classes if c not in cal.classes]

@@ -208,23 +208,10 @@ def load_config(path) -> Config:
     ConfigError
         If the file is missing, not YAML, uses Python tags, or is invalid.
     """
+    from .io import read_yaml
+
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found; check the path given to --config") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file ({exc})") from None
-    if len(text) > 1_000_000:
-        raise ConfigError(f"{path}: config file is implausibly large (over 1 MB)")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ConfigError(f"{path}: invalid YAML ({first}); only plain YAML is accepted, "
-                          "no !!python tags") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: YAML nesting too deep") from None
+    data = read_yaml(path, ConfigError, "config file", "check the path given to --config")
     return config_from_dict(data, str(path))
 
 

@@ -68,3 +68,44 @@ def atomic_write(path, mode: str = "wb"):
             raise OutputError(f"{path}: cannot write ({exc.strerror or exc}); "
                               "check the output folder") from None
         raise
+
+
+def read_yaml(path, error, what: str, missing_fix: str, max_bytes: int = 1_000_000):
+    """Read a YAML file with ``yaml.safe_load``; every failure is a one-line ``error``.
+
+    Parameters
+    ----------
+    path : path-like
+    error : type
+        The :class:`~transcribe.errors.DrumscribeError` subclass to raise.
+    what : str
+        What the file is, for messages ("config file").
+    missing_fix : str
+        The fix suggested when the file does not exist.
+    max_bytes : int
+        Larger files are refused.
+
+    Returns
+    -------
+    object
+        The plain data (``!!python`` tags are refused by ``safe_load``).
+    """
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{path}: {what} not found; {missing_fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: cannot read {what} ({exc})") from None
+    if len(text) > max_bytes:
+        raise error(f"{path}: {what} is implausibly large (over {max_bytes // 1_000_000} MB)")
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise error(f"{path}: invalid YAML ({first}); only plain YAML is accepted, "
+                    "no !!python tags") from None
+    except RecursionError:
+        raise error(f"{path}: YAML nesting too deep") from None
