@@ -38,6 +38,9 @@ GRID = tuple(round(0.10 + 0.05 * i, 2) for i in range(15))
 GOOD_AUC = 0.90
 """Frame ROC AUC from which a class's scores are called well ranked."""
 
+GOOD_AP = 0.25
+"""Frame average precision below which the ranking is called poor, whatever the ROC AUC."""
+
 MIN_GAIN = 0.05
 """F1 gain over 0.5 from which "the threshold was wrong"."""
 
@@ -109,17 +112,18 @@ def class_summary(result, choices: Dict[str, Choice], groups: Optional[Dict[str,
                 "met": bool(at_t["f1"] > f_t and at_t["recall"] > r_t)}
         gain = at_t["f1"] - at_5["f1"]
         confused = conf.get(c)
-        if roc is not None and roc >= GOOD_AUC:
-            if at_t["f1"] < 0.5:
-                diag = DIAG_CLASS
-            elif gain >= MIN_GAIN:
-                diag = DIAG_WRONG
-            else:
-                diag = DIAG_FINE
-        elif roc is None:
+        # Frame ROC AUC is high for any sparse class; a good ranking also needs
+        # a reasonable average precision before the threshold can be blamed.
+        if roc is None:
             diag = DIAG_CLASS
-        else:
+        elif roc < GOOD_AUC or (ap is not None and ap < GOOD_AP):
             diag = DIAG_POOR
+        elif gain >= MIN_GAIN and at_t["f1"] >= f_t:
+            diag = DIAG_WRONG
+        elif at_t["f1"] >= f_t:
+            diag = DIAG_FINE
+        else:  # well ranked frames, yet the events stay below the class's F1 target
+            diag = DIAG_CLASS
         if confused and diag != DIAG_WRONG:
             diag = DIAG_CLASS
         entry.update(roc_auc=roc, pr_auc=ap, at_threshold=_metrics(at_t), at_0_5=_metrics(at_5),
