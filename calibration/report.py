@@ -294,7 +294,7 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
         classes, misses, table = confusion_info
         w("\nCross-class confusion of misses at the chosen thresholds\n")
         w("  row A, column B: reference onsets of A missed by A's detections but within the window "
-          "of a detection of B\n")
+          "of a false alarm of B (a B detection that matches no B onset)\n")
         width = max(8, max(len(c) for c in classes) + 1)
         corner = "A \\ B"
         w("  " + f"{corner:<{width}}" + f"{'misses':>8}" + "".join(f"{c[:width - 1]:>{width}}" for c in classes) + "\n")

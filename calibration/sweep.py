@@ -503,8 +503,9 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
     """Cross-class confusion of misses at the chosen thresholds.
 
     For each class A, the reference onsets of A left unmatched by A's
-    detections are counted per other class B when a detection of B lies
-    within the window.
+    detections are counted per other class B when a *false alarm* of B (a
+    detection of B that matches no onset of B) lies within the window, so a
+    hi-hat played together with a snare is not blamed on the snare.
 
     Parameters
     ----------
@@ -543,20 +544,26 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
         onsets, _ = postprocessor.pick(tact, {c: float(thresholds.get(c, 0.5)) for c in classes})
         est = _onsets_by_class(onsets, classes)
         ref = ann.restricted(classes, groups)
+        unmatched_ref, false_alarms = {}, {}
+        for ca in classes:
+            r, e = ref.times(ca), est[ca]
+            ri, ei = _greedy_match(r, e, window)
+            keep_r = np.ones(r.size, dtype=bool)
+            keep_r[ri] = False
+            keep_e = np.ones(e.size, dtype=bool)
+            keep_e[ei] = False
+            unmatched_ref[ca], false_alarms[ca] = r[keep_r], e[keep_e]
         for a, ca in enumerate(classes):
-            r = ref.times(ca)
-            ri, _ = _greedy_match(r, est[ca], window)
-            un = np.ones(r.size, dtype=bool)
-            un[ri] = False
-            ru = r[un]
+            ru = unmatched_ref[ca]
             misses[a] += ru.size
             if not ru.size:
                 continue
             for b, cb in enumerate(classes):
-                if b == a or not est[cb].size:
+                fb = false_alarms[cb]  # B's detections that match no B onset
+                if b == a or not fb.size:
                     continue
-                lo = np.searchsorted(est[cb], ru - window, side="left")
-                hi = np.searchsorted(est[cb], ru + window, side="right")
+                lo = np.searchsorted(fb, ru - window, side="left")
+                hi = np.searchsorted(fb, ru + window, side="right")
                 table[a, b] += int(np.count_nonzero(hi > lo))
     if classes is None:
         return [], np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
