@@ -78,7 +78,8 @@ def _wav_truncation(path: Path, fmt: str):
         cid, n = head[pos:pos + 4], int.from_bytes(head[pos + 4:pos + 8], "little")
         if cid == b"data":
             present = size - (pos + 8)
-            if n != 0xFFFFFFFF and n > present:
+            # a few bytes short is writer sloppiness (odd padding), not a lost ending
+            if n != 0xFFFFFFFF and n > present + 4096:
                 return n, present
             return None
         pos += 8 + n + (n & 1)
