@@ -98,15 +98,14 @@ def drumscribe_export(onsets, activations, audio_path, out_dir, context):
             warnings.append(w)
     for w in warnings:
         warn(context, f"{audio.name}: {w}")
-    overwrite = bool(context.state.get("overwrite", opts.overwrite))
+    overwrite = bool(context.state.get("overwrite")) or opts.overwrite  # --overwrite or config
     try:
         paths = charts.write_chart_folder(folder, chart, audio if copy else None, overwrite)
     except OutputError as exc:
         if "exists" not in str(exc):
             raise
         raise OutputError(f"{exc}: the chart folder {folder} already holds a chart; remove it, "
-                          "choose another --chart folder, or set plugins_config.chart.overwrite: "
-                          "true") from None
+                          "choose another --chart folder, or pass --overwrite") from None
     q = report.quantize
     context.log(f"  chart: {q.summary()}; " + ", ".join(
         f"{lvl} {len(chart.difficulties[lvl])}" for lvl in charts.DIFFICULTIES) + " gems")
