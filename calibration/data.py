@@ -19,11 +19,11 @@ from typing import Callable, List, Optional, Tuple
 
 from transcribe.activations import load_activations, save_activations
 from transcribe.annotations import ANNOTATION_EXTENSIONS
+from transcribe.audio import AUDIO_EXTENSIONS
 from transcribe.errors import DrumscribeError
 
 from .sweep import Item
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 
 
 def default_cache_dir() -> Path:

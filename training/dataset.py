@@ -19,10 +19,9 @@ import numpy as np
 import torch
 
 from transcribe.annotations import Annotations, read_annotations
-from transcribe.audio import load_audio
+from transcribe.audio import AUDIO_EXTENSIONS, load_audio
 from transcribe.features import FeatureExtractor, FeatureSettings
 
-AUDIO_EXTS = (".flac", ".wav", ".ogg", ".mp3")
 
 
 def frame_targets(ann: Annotations, classes: Sequence[str], n_frames: int, fps: float,
@@ -77,7 +76,7 @@ def list_clips(split_dir) -> List[Path]:
     split_dir = Path(split_dir)
     out = []
     for p in sorted(split_dir.iterdir()):
-        if p.suffix.lower() in AUDIO_EXTS and p.with_suffix(".tsv").exists():
+        if p.suffix.lower() in AUDIO_EXTENSIONS and p.with_suffix(".tsv").exists():
             out.append(p)
     return out
 

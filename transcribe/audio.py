@@ -12,6 +12,9 @@ import numpy as np
 
 from .errors import AudioError
 
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+"""File extensions treated as audio when a folder is given."""
+
 BLOCK_SECONDS = 10.0
 MAX_CHANNELS = 64
 

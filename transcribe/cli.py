@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
-from .errors import ConfigError, DrumscribeError
-
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
+from .audio import AUDIO_EXTENSIONS
+from .errors import DrumscribeError
 
 
 def build_parser() -> argparse.ArgumentParser:
