@@ -39,19 +39,16 @@ def frame_targets(ann: Annotations, classes: Sequence[str], n_frames: int, fps: 
     fps : float
     soft : float in [0, 1)
     """
+    from calibration.metrics import frame_targets as onset_frames
+
     y = np.zeros((n_frames, len(classes)), dtype=np.float32)
     for j, c in enumerate(classes):
         t = ann.times(c)
-        if t.size == 0:
-            continue
-        idx = np.round(t * fps).astype(np.int64)
-        idx = idx[(idx >= 0) & (idx < n_frames)]
+        f = np.round(t * fps)
+        t = t[(f >= 0) & (f < n_frames)]  # onsets outside the clip widen nothing
         if soft > 0:
-            for d in (-1, 1):
-                k = idx + d
-                k = k[(k >= 0) & (k < n_frames)]
-                y[k, j] = np.maximum(y[k, j], soft)
-        y[idx, j] = 1.0
+            y[onset_frames(t, n_frames, fps, widen=1), j] = soft
+        y[onset_frames(t, n_frames, fps), j] = 1.0
     return y
 
 
@@ -122,7 +119,7 @@ def load_split(split_dir, classes: Sequence[str], settings: FeatureSettings = Fe
             tmp.replace(cache)
         ann = read_annotations(p.with_suffix(".tsv"))
         targets = frame_targets(ann, classes, feats.shape[0], settings.fps, soft)
-        hard = frame_targets(ann, classes, feats.shape[0], settings.fps, 0.0)
+        hard = (targets == 1.0).astype(np.float32)  # soft < 1: only onset frames are 1
         clips.append(Clip(p.stem, feats, targets, hard))
     return clips
 
