@@ -70,16 +70,15 @@ def onsets_to_midi(onsets: Sequence[Onset], note_map: Mapping[str, int], bpm: fl
     ticks_per_s = TICKS_PER_BEAT * bpm / 60.0
     dur = max(1, int(round(note_duration_ms / 1000.0 * ticks_per_s)))
     events = []  # (tick, order, message)
+    vel_of: Dict[tuple, int] = {}  # (note, tick) -> loudest velocity of the hits there
+    for o in onsets:
+        key = (int(note_map[o.drum]), int(round(o.time * ticks_per_s)))
+        vel_of[key] = max(int(o.velocity), vel_of.get(key, 0))
     by_note: Dict[int, List[int]] = {}
-    for o in onsets:
-        note = int(note_map[o.drum])
-        by_note.setdefault(note, []).append(int(round(o.time * ticks_per_s)))
-    vel_of = {}
-    for o in onsets:
-        vel_of[(int(note_map[o.drum]), int(round(o.time * ticks_per_s)))] = max(
-            int(o.velocity), vel_of.get((int(note_map[o.drum]), int(round(o.time * ticks_per_s))), 0))
+    for note, tick in vel_of:
+        by_note.setdefault(note, []).append(tick)
     for note, ticks in by_note.items():
-        ticks = sorted(set(ticks))
+        ticks.sort()
         for i, t in enumerate(ticks):
             end = t + dur if i + 1 == len(ticks) else min(t + dur, ticks[i + 1])
             vel = min(127, max(1, vel_of[(note, t)]))
