@@ -19,6 +19,7 @@ from transcribe.pipeline import Postprocessor
 from transcribe.vocabulary import GROUPS, group_of, is_core
 
 from .metrics import count_matches
+from .sweep import onsets_by_class
 
 
 @dataclass
@@ -96,14 +97,12 @@ def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Op
         res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
         classes = res.activations.classes
         ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
-        est = {c: [] for c in classes}
-        for o in res.onsets:
-            est[o.drum].append(o.time)
+        est = onsets_by_class(res.onsets, classes)
         by_group_ref: Dict[str, List[np.ndarray]] = {}
         by_group_est: Dict[str, List[np.ndarray]] = {}
         for c in classes:
             r = np.sort(ann.times(c))
-            e = np.sort(np.asarray(est[c], dtype=float))
+            e = est[c]
             ev.classes.setdefault(c, Counts()).add(r, e, window)
             (ev.core if is_core(c) else ev.other).add(r, e, window)
             g = group_of(c)

@@ -381,7 +381,8 @@ class SweepResult:
         return stats.curves()
 
 
-def _onsets_by_class(onsets, classes) -> Dict[str, np.ndarray]:
+def onsets_by_class(onsets, classes) -> Dict[str, np.ndarray]:
+    """Sorted onset times per class (every class of ``classes`` present)."""
     out: Dict[str, list] = {c: [] for c in classes}
     for o in onsets:
         out[o.drum].append(o.time)
@@ -484,7 +485,7 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
                     res.event.n_ref[j] += ref.times(c).size
                 for k, t in enumerate(res.event.grid):
                     onsets, _ = postprocessor.pick(tact, {c: float(t) for c in tact.classes})
-                    est = _onsets_by_class(onsets, tact.classes)
+                    est = onsets_by_class(onsets, tact.classes)
                     for j, c in enumerate(tact.classes):
                         m = _greedy_match(ref.times(c), est[c], window)[0].size
                         res.event.tp[j, k] += m
@@ -542,7 +543,7 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
         if list(tact.classes) != classes:
             continue
         onsets, _ = postprocessor.pick(tact, {c: float(thresholds.get(c, 0.5)) for c in classes})
-        est = _onsets_by_class(onsets, classes)
+        est = onsets_by_class(onsets, classes)
         ref = ann.restricted(classes, groups)
         unmatched_ref, false_alarms = {}, {}
         for ca in classes:
