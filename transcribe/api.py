@@ -13,7 +13,7 @@ from .config import Config, load_config
 from .errors import DrumscribeError, OutputError
 from .io import check_writable
 from .midi import onsets_to_midi, resolve_note_map, threshold_metadata, write_midi
-from .pipeline import Postprocessor, PostprocessResult, make_plugin_manager
+from .pipeline import Postprocessor, PostprocessResult, make_plugin_manager, picker_order
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = REPO_ROOT / "models" / "default.pt"
@@ -63,8 +63,7 @@ def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
             source = f"{source}, version {version}"
         lines.append(f"{name:<18} {source}")
         lines.append(f"{'':<18} hooks: {', '.join(pi.hooks) or '-'}")
-    pickers = [i.plugin_name for i in reversed(pm.hook.drumscribe_pick_onsets.get_hookimpls())
-               if not (i.hookwrapper or getattr(i, "wrapper", False))]
+    pickers = picker_order(pm)
     lines.append(f"{'onsets picked by':<18} " + (
         f"{pickers[0]}" + (f" (then {', '.join(pickers[1:])})" if pickers[1:] else "")
         if pickers else "nobody: no picking plugin is loaded"))

@@ -161,6 +161,11 @@ def _impls(pm: pluggy.PluginManager, hook_name: str):
             if not (i.hookwrapper or getattr(i, "wrapper", False))]
 
 
+def picker_order(pm: pluggy.PluginManager) -> List[str]:
+    """Plugins implementing the picking hook, in call order (the first answer wins)."""
+    return [i.plugin_name for i in _impls(pm, "drumscribe_pick_onsets")]
+
+
 def _call(impl, hook_name: str, kwargs: dict):
     args = {k: kwargs[k] for k in impl.argnames}
     try:
@@ -352,7 +357,7 @@ class Postprocessor:
     @property
     def picker_names(self) -> List[str]:
         """Plugins implementing the picking hook, in call order (the first answer wins)."""
-        return [i.plugin_name for i in _impls(self.pm, "drumscribe_pick_onsets")]
+        return picker_order(self.pm)
 
     def uses_builtin_picker(self) -> bool:
         """True when only the built-in ``peak_picking`` plugin picks onsets, so
