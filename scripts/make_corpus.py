@@ -22,14 +22,25 @@ def main(argv=None) -> int:
     ap.add_argument("--clip-seconds", type=float, default=20.0)
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--install", action="store_true", help="apt-get install the kit packages when missing")
+    ap.add_argument("--muldjord", default=None,
+                    help="MuldjordKit samples folder (default $DRUMSCRIBE_MULDJORD or data/muldjord)")
+    ap.add_argument("--muldjord-from-git", default=None, metavar="GIT_DIR",
+                    help="extract the MuldjordKit samples from a fetched snapshot of "
+                         "github:sfzinstruments/DrumGizmo.MuldjordKit into --muldjord first")
     a = ap.parse_args(argv)
     from training.corpus import build_corpus
-    from training.kits import ensure_packages
+    from training.kits import MULDJORD_DIR, ensure_packages, registry
 
     if a.install:
         ensure_packages()
+    mdir = Path(a.muldjord or MULDJORD_DIR)
+    if a.muldjord_from_git:
+        from training.muldjord import extract
+
+        print(f"MuldjordKit samples: {extract(a.muldjord_from_git, mdir)}")
     build_corpus(a.out_dir, {"train": a.hours_train, "val": a.hours_val, "test": a.hours_test,
-                             "unseen": a.unseen_hours}, a.seed, a.clip_seconds, a.jobs)
+                             "unseen": a.unseen_hours}, a.seed, a.clip_seconds, a.jobs,
+                 kits=registry(muldjord_dir=mdir))
     return 0
 
 

@@ -30,10 +30,11 @@ from .groove_midi import GMD_DIR, list_performances, load_events
 from .grooves import STYLES, generate_groove
 from .kits import KitSpec, cached_kit, registry
 
-VAL_KITS = ("sf2:TimGM6mb", "hydrogen:BJA_Pacific", "hydrogen:HardElectro1")
+VAL_KITS = ("sf2:TimGM6mb", "hydrogen:BJA_Pacific", "hydrogen:HardElectro1", "muldjord:9")
 TEST_KITS = ("sf2:sf_GMbank", "hydrogen:GMRockKit", "hydrogen:rumpf_kit_z01_h2")
 SPLITS = ("train", "val", "test", "unseen")
-MANIFEST_FIELDS = ("clip", "split", "source", "kit_id", "kit_family", "tempo", "accomp_db", "seed")
+MANIFEST_FIELDS = ("clip", "split", "source", "kit_id", "kit_family", "tempo", "downbeat", "accomp_db",
+                   "accomp", "cymbal_db", "lowpass_hz", "codec", "lufs_target", "seed")
 
 
 def kit_split(spec: KitSpec) -> str:
@@ -60,10 +61,12 @@ class ClipSpec:
     gmd_path: str = ""
     gmd_offset: float = 0.0
     tempo: float = 0.0
+    drums: bool = True
 
 
 def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_seconds: float = 20.0,
-         gmd_dir=GMD_DIR, gmd_fraction: float = 0.5) -> List[ClipSpec]:
+         gmd_dir=GMD_DIR, gmd_fraction: float = 0.5, no_drums_fraction: float = 0.06,
+         muldjord_share: float = 0.25) -> List[ClipSpec]:
     """Decide every clip of the corpus (deterministic from ``seed``).
 
     Parameters
@@ -78,6 +81,12 @@ def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_secon
         Groove MIDI Dataset folder; absent -> generated grooves only.
     gmd_fraction : float
         Share of clips cut from GMD performances.
+    no_drums_fraction : float
+        Share of accompaniment-only clips (no drums, no labels) in train and val,
+        so that a guitar strum is learned as no drum at all.
+    muldjord_share : float
+        Share of a split's clips played on the MuldjordKit mic mixes (the one
+        recorded multi-microphone kit) when the split has them.
     """
     rng = np.random.default_rng(seed)
     perfs = list_performances(gmd_dir)
@@ -98,10 +107,17 @@ def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_secon
         n = int(np.ceil(h * 3600 / clip_seconds))
         for i in range(n):
             cseed = int(rng.integers(2 ** 31))
-            kit = split_kits[int(rng.integers(len(split_kits)))]
+            mk = [k for k in split_kits if k.family == "muldjord"]
+            others = [k for k in split_kits if k.family != "muldjord"] or mk
+            group = mk if mk and rng.random() < muldjord_share else others
+            kit = group[int(rng.integers(len(group)))]
             name = f"{split}_{i:05d}"
             pool = pools[split]
-            if pool and rng.random() < gmd_fraction:
+            if split in ("train", "val") and rng.random() < no_drums_fraction:
+                style = styles[int(rng.integers(len(styles)))]
+                clips.append(ClipSpec(name, split, f"nodrums:{style}:{cseed}", kit, cseed, clip_seconds,
+                                      drums=False))
+            elif pool and rng.random() < gmd_fraction:
                 p = pool[int(rng.integers(len(pool)))]
                 off = float(rng.uniform(0, max(0.0, p.duration - clip_seconds)))
                 clips.append(ClipSpec(name, split, f"gmd:{p.gmd_id}", kit, cseed, clip_seconds,
@@ -130,10 +146,12 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         events = [(t - spec.gmd_offset, c, v) for t, c, v in load_events(perf)
                   if spec.gmd_offset <= t < spec.gmd_offset + spec.clip_seconds]
         tempo = spec.tempo
+        downbeat = (-spec.gmd_offset) % (240.0 / tempo)  # GMD performances start on a downbeat
     else:
         style = spec.source.split(":")[1]
-        events, tempo = generate_groove(style, spec.seed, spec.clip_seconds)
-    audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed)
+        events, tempo, downbeat = generate_groove(style, spec.seed, spec.clip_seconds, return_downbeat=True)
+    audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed, downbeat=downbeat,
+                                      drums=spec.drums)
     d = Path(out_dir) / spec.split
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
@@ -143,7 +161,14 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
     write_text_annotations(d / f"{spec.clip}.tsv", labels)
     return {"clip": spec.clip, "split": spec.split, "source": spec.source, "kit_id": spec.kit.kit_id,
             "kit_family": spec.kit.family, "tempo": round(float(tempo), 2),
-            "accomp_db": "" if info.get("accomp_db") is None else info["accomp_db"], "seed": spec.seed}
+            "downbeat": round(float(downbeat), 4),
+            "accomp_db": "" if info.get("accomp_db") is None else info["accomp_db"],
+            "accomp": info.get("accomp", ""), "cymbal_db": info.get("cymbal_db", ""),
+            "lowpass_hz": round(info["lowpass_hz"]) if "lowpass_hz" in info else "",
+            "codec": (f"mp3:{info['mp3_kbps']:g}" if "mp3_kbps" in info else
+                      f"ogg:{info['ogg_q']:g}" if "ogg_q" in info else ""),
+            "lufs_target": round(info["lufs_target"], 1) if "lufs_target" in info else "",
+            "seed": spec.seed}
 
 
 def _warm(args):

@@ -115,7 +115,8 @@ def _fill(rng: np.random.Generator, style: str) -> List[Tuple[float, str, float]
     return out
 
 
-def generate_groove(style: str, seed: int, duration: float, tempo: float = None) -> Tuple[List[Event], float]:
+def generate_groove(style: str, seed: int, duration: float, tempo: float = None,
+                    return_downbeat: bool = False):
     """Generate a humanised drum performance.
 
     Parameters
@@ -129,10 +130,13 @@ def generate_groove(style: str, seed: int, duration: float, tempo: float = None)
     tempo : float, optional
         BPM; drawn from the style's range when omitted.
 
+    return_downbeat : bool
+        Also return the time of the first downbeat at or after 0.
+
     Returns
     -------
-    (list of (time, class, velocity), float)
-        Events sorted by time, and the tempo in BPM.
+    (list of (time, class, velocity), float[, float])
+        Events sorted by time, the tempo in BPM[, the first downbeat in seconds].
     """
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; known: {', '.join(STYLES)}")
@@ -194,4 +198,6 @@ def generate_groove(style: str, seed: int, duration: float, tempo: float = None)
             if 0.0 <= t < duration:
                 events.append((round(float(t), 6), cls, vel))
     events.sort()
+    if return_downbeat:
+        return events, tempo, float(offset % (4 * spb))
     return events, tempo

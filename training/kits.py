@@ -75,6 +75,8 @@ HYDROGEN_RESERVED = ("ForzeeStereo", "The Black Pearl 1.0")
 SF2_TRAIN = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2",
              "/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
 SF2_RESERVED = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2")
+MULDJORD_DIR = Path(os.environ.get("DRUMSCRIBE_MULDJORD", "data/muldjord"))
+"""Where the MuldjordKit samples are extracted (see :mod:`training.muldjord`)."""
 ONESHOT_DIRS = ("/usr/share/lmms/samples/drums", "/usr/share/sonic-pi/samples")
 N_ONESHOT_KITS = 6
 APT_PACKAGES = ("fluidsynth fluid-soundfont-gm fluid-soundfont-gs timgm6mb-soundfont csound-soundfont "
@@ -483,14 +485,14 @@ class KitSpec:
     kit_id: str
     family: str
     role: str
-    kind: str  # hydrogen | sf2 | oneshot
+    kind: str  # hydrogen | sf2 | oneshot | muldjord
     path: str = ""
     bank: int = 0
     program: int = 0
     name: str = ""
 
 
-def registry(hydrogen_dir=HYDROGEN_DIR) -> List[KitSpec]:
+def registry(hydrogen_dir=HYDROGEN_DIR, muldjord_dir=MULDJORD_DIR) -> List[KitSpec]:
     """List the kits available on this machine.
 
     Returns
@@ -519,6 +521,14 @@ def registry(hydrogen_dir=HYDROGEN_DIR) -> List[KitSpec]:
                     continue
                 kid = f"sf2:{stem}:{p.program}" if p.bank == 128 else f"sf2:{stem}:{p.bank}-{p.program}"
                 out.append(KitSpec(kid, f"sf2:{stem}", role, "sf2", f, p.bank, p.program, p.name))
+    try:
+        from .muldjord import N_VARIANTS, samples_dir
+
+        mdir = str(samples_dir(muldjord_dir))
+        out += [KitSpec(f"muldjord:{i}", "muldjord", "train", "muldjord", mdir, program=i)
+                for i in range(N_VARIANTS)]
+    except FileNotFoundError:
+        pass
     if oneshot_pool():
         for i in range(N_ONESHOT_KITS):
             out.append(KitSpec(f"oneshot:{i}", "oneshot", "train", "oneshot"))
@@ -531,6 +541,10 @@ def load_kit(spec: KitSpec) -> Kit:
         kit = load_hydrogen(spec.path, spec.role)
     elif spec.kind == "sf2":
         kit = load_sf2(spec.path, spec.bank, spec.program, spec.name, spec.role)
+    elif spec.kind == "muldjord":
+        from .muldjord import load_muldjord
+
+        kit = load_muldjord(spec.path, spec.program, spec.role)
     elif spec.kind == "oneshot":
         kit = load_oneshot(int(spec.kit_id.split(":")[1]), oneshot_pool(), spec.role)
     else:

@@ -35,8 +35,12 @@ def _prep(sample: np.ndarray, pitch: float, decay: float, tilt: float) -> np.nda
     return sample.astype(np.float32)
 
 
+CYMBALS = ("hihat_closed", "hihat_pedal", "hihat_open", "ride", "ride_bell", "crash")
+
+
 def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random.Generator,
-                  vary: bool = True, bleed: bool = True) -> Tuple[np.ndarray, List[Event]]:
+                  vary: bool = True, bleed: bool = True,
+                  cymbal_db: float = 0.0) -> Tuple[np.ndarray, List[Event]]:
     """Mix the kit's samples at the event times.
 
     Parameters
@@ -51,6 +55,9 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
         Randomise pitch, decay, EQ and level per class.
     bleed : bool
         Add the room/bleed copy.
+    cymbal_db : float
+        Extra level of hi-hats and cymbals relative to the drums (negative:
+        quieter, as in many real mixes).
 
     Returns
     -------
@@ -68,6 +75,9 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
                       int(rng.integers(len(kit.voices[c]))))
         else:
             prm[c] = (1.0, 99.0, 0.0, 1.0, 0)
+        if c in CYMBALS and cymbal_db:
+            p = prm[c]
+            prm[c] = (p[0], p[1], p[2], p[3] * float(10 ** (cymbal_db / 20)), p[4])
     cache: Dict[int, np.ndarray] = {}
     played = []
     for t, c, v in sorted(events):
@@ -179,8 +189,9 @@ def accompaniment(duration: float, tempo: float, rng: np.random.Generator) -> np
 
 
 def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, seed: int,
-                accomp_p: float = 0.5, augment_strength: float = 1.0) -> Tuple[np.ndarray, List[Event], dict]:
-    """Render one training clip: drums, optional accompaniment, augmentation.
+                accomp_p: float = 0.85, augment_strength: float = 1.0, downbeat: float = 0.0,
+                record: bool = True, drums: bool = True) -> Tuple[np.ndarray, List[Event], dict]:
+    """Render one training clip: drums, accompaniment, augmentation, record chain.
 
     Parameters
     ----------
@@ -190,26 +201,59 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
     seed : int
         All randomness of the clip derives from it.
     accomp_p : float
-        Probability of an accompaniment.
+        Probability of an accompaniment (an arrangement rendered from GM
+        SoundFonts, :mod:`training.accompaniment`; one in ten is the older
+        numpy synth), mixed -10 ... +10 dB relative to the drums.
     augment_strength : float
         Passed to :func:`training.augment.augment`.
+    downbeat : float
+        A downbeat of the drums, in seconds (bars of the accompaniment start there).
+    record : bool
+        Apply :func:`training.mastering.record_chain` (mastering, band limit, codec).
+    drums : bool
+        False renders an accompaniment-only clip (no drums, no labels).
 
     Returns
     -------
     (np.ndarray, list, dict)
         Audio, labels and info (``accomp_db``: accompaniment level relative to
-        the drums in dB, or None).
+        the drums in dB, or None; ``cymbal_db``; the augmentation and record
+        chain parameters).
     """
+    from .mastering import record_chain
+
     rng = np.random.default_rng(seed)
-    drums, labels = render_events(kit, events, duration, rng)
-    info: Dict[str, Optional[float]] = {"accomp_db": None}
-    if rng.random() < accomp_p:
-        acc = accompaniment(duration, tempo, rng)
-        level_db = float(rng.uniform(-20, 0))
-        rd = np.sqrt(np.mean(drums ** 2)) + 1e-9
-        ra = np.sqrt(np.mean(acc ** 2)) + 1e-9
-        drums = drums + acc * (rd / ra) * 10 ** (level_db / 20)
-        info["accomp_db"] = round(level_db, 1)
-    audio, labels, aug = augment(drums, labels, rng, augment_strength)
-    info.update(aug)
-    return audio, labels, info
+    cymbal_db = float(rng.uniform(-15, -4)) if rng.random() < 0.5 else 0.0
+    info: Dict[str, Optional[float]] = {"accomp_db": None, "cymbal_db": round(cymbal_db, 1)}
+    if drums:
+        x, labels = render_events(kit, events, duration, rng, cymbal_db=cymbal_db)
+        x, labels, aug = augment(x, labels, rng, augment_strength)
+        info.update(aug)
+    else:
+        x, labels = np.zeros(int(round(duration * SR)), np.float32), []
+    factor = float(info.get("rate", 1.0) or 1.0)
+    if not drums or rng.random() < accomp_p:
+        kicks = [t for t, c, _ in labels if c == "kick"]
+        if rng.random() < 0.1:
+            acc = accompaniment(duration, tempo / factor, rng)
+            info["accomp"] = "synth"
+        else:
+            from .accompaniment import music
+
+            acc, roles = music(duration, tempo / factor, rng, downbeat * factor, kicks)
+            info["accomp"] = "+".join(roles)
+        acc = acc[: len(x)]
+        level_db = float(rng.uniform(-10, 10))
+        rd = float(np.sqrt(np.mean(x ** 2)))
+        ra = float(np.sqrt(np.mean(acc ** 2))) + 1e-9
+        if rd > 1e-6:
+            x = x + acc * (rd / ra) * float(10 ** (level_db / 20))
+            info["accomp_db"] = round(level_db, 1)
+        else:
+            x = acc * (0.1 / ra)
+    if record:
+        x, rec = record_chain(x, rng)
+        info.update(rec)
+    peak = float(np.abs(x).max()) + 1e-9
+    x = x / peak * float(10 ** (rng.uniform(-10, -0.1) / 20))
+    return x.astype(np.float32), labels, info

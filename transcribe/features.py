@@ -34,7 +34,15 @@ class FeatureSettings:
     fmin, fmax : float
         Mel band edges in Hz.
     log_scale : float
-        Features are ``log1p(log_scale * mel_magnitude)``.
+        Features are ``log1p(log_scale * mel_magnitude)`` when ``level_norm_s``
+        is 0 (the level-dependent front end of format-1 models).
+    level_norm_s : float
+        When > 0, the loudness-robust front end: features are
+        ``max(log(mel + eps) - log(level + eps), floor)`` where ``level`` is an
+        exponential moving average, with this time constant in seconds, of the
+        frame's mean mel magnitude (started at the mean of the first
+        :data:`LEVEL_INIT_FRAMES` frames). A gain change scales ``mel`` and
+        ``level`` alike, so the features do not depend on the file's level.
     """
 
     sample_rate: int = 44100
@@ -44,6 +52,7 @@ class FeatureSettings:
     fmin: float = 30.0
     fmax: float = 17000.0
     log_scale: float = 10.0
+    level_norm_s: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -89,6 +98,44 @@ def mel_filterbank(settings: FeatureSettings) -> np.ndarray:
     return fb.astype(np.float32)
 
 
+LEVEL_INIT_FRAMES = 300
+"""Frames whose mean mel magnitude starts the level average (3 s at 100 fps)."""
+LEVEL_EPS = 1e-7
+LEVEL_FLOOR = -12.0
+"""Lowest normalised log value (about 52 dB under the running level): quiet
+passages and digital silence read the same at any gain."""
+
+
+class LevelNormalizer:
+    """Running level normalisation of mel frames (stateful, chunk by chunk).
+
+    Parameters
+    ----------
+    settings : FeatureSettings
+        Uses ``level_norm_s`` and the frame rate.
+    """
+
+    def __init__(self, settings: FeatureSettings):
+        self.alpha = 1.0 - float(np.exp(-1.0 / (settings.level_norm_s * settings.fps)))
+        self.level = None  # running level (linear), None before the first chunk
+
+    def __call__(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised log features of consecutive mel frames (frames, n_mels)."""
+        from scipy.signal import lfilter
+
+        e = mel.mean(dim=1).double().numpy()
+        if e.size == 0:
+            return mel
+        if self.level is None:
+            self.level = float(e[:LEVEL_INIT_FRAMES].mean())
+        a = self.alpha
+        # level[k] = (1 - a) * level[k-1] + a * e[k], carried across chunks
+        lev, zf = lfilter([a], [1.0, -(1.0 - a)], e, zi=[(1.0 - a) * self.level])
+        self.level = float(lev[-1])
+        ref = torch.from_numpy(np.log(lev + LEVEL_EPS).astype(np.float32))[:, None]
+        return torch.clamp(torch.log(mel + LEVEL_EPS) - ref, min=LEVEL_FLOOR)
+
+
 class FeatureExtractor:
     """Compute feature frames for whole arrays or streams of sample blocks.
 
@@ -113,7 +160,10 @@ class FeatureExtractor:
         spec = torch.stft(x, n_fft=s.n_fft, hop_length=s.hop, window=self.window,
                           center=False, return_complex=True)
         mag = spec.abs().T  # (frames, bins)
-        return torch.log1p(s.log_scale * (mag @ self.fb))
+        mel = mag @ self.fb
+        if s.level_norm_s > 0:
+            return mel
+        return torch.log1p(s.log_scale * mel)
 
     def compute(self, samples: np.ndarray) -> torch.Tensor:
         """Features of a whole mono array, shape (n_frames, n_mels)."""
@@ -132,6 +182,23 @@ class FeatureExtractor:
         frames_per_chunk : int
             Frames computed per STFT call.
         """
+        s = self.settings
+        if s.level_norm_s <= 0:
+            yield from self._stream_raw(blocks, frames_per_chunk)
+            return
+        norm = LevelNormalizer(s)
+        held = []  # the level starts from the first LEVEL_INIT_FRAMES frames, whatever the chunking
+        for frames in self._stream_raw(blocks, frames_per_chunk):
+            if norm.level is None:
+                held.append(frames)
+                if sum(f.shape[0] for f in held) < LEVEL_INIT_FRAMES:
+                    continue
+                frames, held = torch.cat(held), []
+            yield norm(frames)
+        if held:
+            yield norm(torch.cat(held))
+
+    def _stream_raw(self, blocks: Iterable[np.ndarray], frames_per_chunk: int) -> Iterator[torch.Tensor]:
         s = self.settings
         half = s.n_fft // 2
         # buffer holds samples from absolute index buf_start (may be negative: zero pad)
