@@ -8,7 +8,9 @@
     Audio ``NAME.wav|.flac|.ogg|.mp3`` with ground truth beside it; the model
     runs once per file and its predictions are cached under
     ``CACHE/<model sha256[:16]>/<audio sha256>.npz``, so a second calibration
-    of the same model on the same audio reads the cache.
+    of the same model on the same audio reads the cache. With an audio
+    transform (:mod:`calibration.transforms`) the file is
+    ``<audio sha256>.<transform key>.npz``.
 """
 
 from __future__ import annotations
@@ -94,10 +96,14 @@ class PredictionCache:
     ----------
     transcriber : transcribe.inference.Transcriber
     cache_dir : path-like
+    transform : calibration.transforms.AudioTransform, optional
+        Applied to the decoded samples before the model (the whole file is
+        loaded at once then); its ``key`` is part of the cache file name.
     """
 
-    def __init__(self, transcriber, cache_dir):
+    def __init__(self, transcriber, cache_dir, transform=None):
         self.transcriber = transcriber
+        self.transform = None if transform is None or transform.identity else transform
         fp = transcriber.checkpoint.fingerprint or "unknown-model"
         self.folder = Path(cache_dir) / fp[:16]
         self.hits = 0
@@ -107,7 +113,8 @@ class PredictionCache:
         """Where the predictions of ``audio_path`` are cached."""
         from transcribe.model import file_sha256
 
-        return self.folder / f"{file_sha256(audio_path)}.npz"
+        tag = f".{self.transform.key}" if self.transform is not None else ""
+        return self.folder / f"{file_sha256(audio_path)}{tag}.npz"
 
     def load(self, audio_path):
         """Activations of ``audio_path``, from the cache or by running the model."""
@@ -120,7 +127,7 @@ class PredictionCache:
                     return act
             except DrumscribeError:
                 pass  # a damaged cache entry is recomputed
-        act = self.transcriber.activations_from_file(audio_path)
+        act = self._run(audio_path)
         self.misses += 1
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +135,15 @@ class PredictionCache:
         except (OSError, DrumscribeError):
             pass  # caching is best effort
         return act
+
+    def _run(self, audio_path):
+        if self.transform is None:
+            return self.transcriber.activations_from_file(audio_path)
+        from transcribe.audio import load_audio
+
+        sr = self.transcriber.checkpoint.features.sample_rate
+        samples = self.transform(load_audio(audio_path, sr), sr)
+        return self.transcriber.activations_from_samples(samples, source=str(audio_path))
 
 
 def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tuple[str, str]]]:

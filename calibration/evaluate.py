@@ -120,6 +120,16 @@ def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 
 
+def group_f1(ev: Evaluation) -> Dict[str, Optional[float]]:
+    """F1 of each of the five groups (None for a group with no references and no detections)."""
+    return {g: ev.groups.get(g, Counts()).f1 for g in GROUPS}
+
+
+def groups_line(ev: Evaluation) -> str:
+    """The five-group F1 on one line: ``kick 0.800  snare 0.620  toms 0.200 ...``."""
+    return "  ".join(f"{g} {_fmt(f)}" for g, f in group_f1(ev).items())
+
+
 def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> List[str]:
     """A markdown table with F1 / precision / recall per class for each named evaluation."""
     names = list(evals)
