@@ -21,9 +21,11 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 SR = 44100
-SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3",
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/FluidR3_GM.sf2",
               "/usr/share/sounds/sf2/TimGM6mb.sf2", "/usr/share/sounds/sf2/sf_GMbank.sf2")
-"""General MIDI SoundFonts for the accompaniment (their drum kits play no part here)."""
+"""General MIDI SoundFonts for the accompaniment (their drum kits play no part here);
+FluidR3 twice, as it is the best of them. MuseScore General (sf3) is left out: it
+takes seconds to load, and every part loads its SoundFont afresh."""
 
 ROLES: Dict[str, Tuple[Tuple[int, ...], float]] = {
     # role: (GM programs, probability of the part in an arrangement)
@@ -182,50 +184,83 @@ def arrange(duration: float, tempo: float, rng: np.random.Generator, downbeat: f
     return parts
 
 
-_SYNTHS: Dict[str, Tuple[object, int]] = {}
+BLOCK = 64
 
 
 def _synth(sf_path: str):
-    """One fluidsynth synthesizer per SoundFont per process (loading is the slow part)."""
-    got = _SYNTHS.get(sf_path)
-    if got is None:
-        import fluidsynth
+    """A fresh fluidsynth synthesizer with ``sf_path`` loaded.
 
-        fs = fluidsynth.Synth(gain=0.4, samplerate=float(SR))
-        fs.setting("synth.reverb.active", 0)
-        fs.setting("synth.chorus.active", 0)
-        got = _SYNTHS[sf_path] = (fs, fs.sfload(sf_path))
-    return got
+    Fresh for every accompaniment: a synthesizer's output depends on what it
+    rendered before (its voices' modulators run on the synth's own clock), and
+    the corpus must not depend on which clips a worker rendered first.
+    """
+    import fluidsynth
+
+    fs = fluidsynth.Synth(gain=0.4, samplerate=float(SR), **{"synth.reverb.active": 0,
+                                                             "synth.chorus.active": 0,
+                                                             "synth.cpu-cores": 1})
+    return fs, fs.sfload(sf_path)
 
 
-def render_part(part: Part, duration: float, sf_path: str) -> np.ndarray:
-    """Render one part to mono float32 audio of ``duration`` seconds."""
-    fs, sfid = _synth(sf_path)
+def _write_float(fs, n: int) -> np.ndarray:
+    """``n`` stereo frames as float32 (interleaved), without the int16 path's dither."""
+    import ctypes
+
+    import fluidsynth
+
+    buf = np.zeros(2 * n, np.float32)
+    ptr = buf.ctypes.data_as(ctypes.c_void_p)
+    fn = fluidsynth._fl.fluid_synth_write_float
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int,
+                   ctypes.c_void_p, ctypes.c_int, ctypes.c_int]
+    fn(ctypes.c_void_p(fs.synth), n, ptr, 0, 2, ptr, 1, 2)
+    return buf
+
+
+def _silence(fs) -> None:
+    """Stop every voice at once and flush, so a render never hears the previous one."""
+    fs.cc(0, 120, 0)  # all sound off
+    fs.cc(0, 121, 0)  # reset controllers
     fs.system_reset()
+    _write_float(fs, 4096)
+
+
+def render_parts(parts: Sequence[Part], duration: float, sf_path: str) -> List[np.ndarray]:
+    """Render parts, in order, to mono float32 audio of ``duration`` seconds each,
+    on one fresh synthesizer (so the result depends on nothing rendered before)."""
+    fs, sfid = _synth(sf_path)
+    try:
+        return [_render(fs, sfid, part, duration) for part in parts]
+    finally:
+        fs.delete()
+
+
+def _render(fs, sfid: int, part: Part, duration: float) -> np.ndarray:
     fs.program_select(0, sfid, 0, part.program)
     events = []
     for s, d, p, v in part.notes:
         events.append((s, 1, p, v))
         events.append((s + d, 0, p, 0))
     events.sort(key=lambda e: (e[0], e[1]))
-    n_total = int(duration * SR)
+    # fluidsynth applies events at 64-sample block edges: keep every call on them,
+    # so that a render does not depend on what the synth rendered before
+    n_total = -(-int(duration * SR) // BLOCK) * BLOCK
     chunks = []
     pos = 0
     for t, on, p, v in events:
-        k = min(int(round(t * SR)), n_total)
+        k = min(int(round(t * SR / BLOCK)) * BLOCK, n_total)
         if k > pos:
-            chunks.append(fs.get_samples(k - pos))
+            chunks.append(_write_float(fs, k - pos))
             pos = k
         if on:
             fs.noteon(0, int(np.clip(p, 0, 127)), int(np.clip(v, 1, 127)))
         else:
             fs.noteoff(0, int(np.clip(p, 0, 127)))
     if pos < n_total:
-        chunks.append(fs.get_samples(n_total - pos))
-    for p in range(128):
-        fs.noteoff(0, p)
-    x = np.concatenate(chunks).astype(np.float32).reshape(-1, 2).mean(axis=1) / 32768.0
-    return x[:n_total]
+        chunks.append(_write_float(fs, n_total - pos))
+    _silence(fs)
+    x = np.concatenate(chunks).reshape(-1, 2).mean(axis=1)
+    return x[:int(duration * SR)]
 
 
 def effects(role: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -270,8 +305,7 @@ def music(duration: float, tempo: float, rng: np.random.Generator, downbeat: flo
     parts = arrange(duration, tempo, rng, downbeat, kick_times)
     n = int(duration * SR)
     mix = np.zeros(n, np.float32)
-    for part in parts:
-        x = render_part(part, duration, sf_path)
+    for part, x in zip(parts, render_parts(parts, duration, sf_path)):
         x = effects(part.role, x, rng)
         r = float(np.sqrt(np.mean(x ** 2)))
         if r < 1e-6:

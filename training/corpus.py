@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -138,6 +139,12 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
     from .groove_midi import Performance
     from .render import render_clip
 
+    d = Path(out_dir) / spec.split
+    done = d / f"{spec.clip}.json"
+    if done.exists() and (d / f"{spec.clip}.flac").exists() and (d / f"{spec.clip}.tsv").exists():
+        row = json.loads(done.read_text())
+        if row.get("seed") == spec.seed and row.get("source") == spec.source:
+            return row  # rendered by an earlier, interrupted run
     kit = _KITS.get(spec.kit.kit_id)
     if kit is None:
         kit = _KITS[spec.kit.kit_id] = cached_kit(spec.kit, cache_dir)
@@ -152,14 +159,13 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         events, tempo, downbeat = generate_groove(style, spec.seed, spec.clip_seconds, return_downbeat=True)
     audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed, downbeat=downbeat,
                                       drums=spec.drums)
-    d = Path(out_dir) / spec.split
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sf.write(buf, audio, 44100, format="FLAC", subtype="PCM_16")
     with atomic_write(d / f"{spec.clip}.flac", "wb") as fh:
         fh.write(buf.getvalue())
     write_text_annotations(d / f"{spec.clip}.tsv", labels)
-    return {"clip": spec.clip, "split": spec.split, "source": spec.source, "kit_id": spec.kit.kit_id,
+    row = {"clip": spec.clip, "split": spec.split, "source": spec.source, "kit_id": spec.kit.kit_id,
             "kit_family": spec.kit.family, "tempo": round(float(tempo), 2),
             "downbeat": round(float(downbeat), 4),
             "accomp_db": "" if info.get("accomp_db") is None else info["accomp_db"],
@@ -169,6 +175,9 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
                       f"ogg:{info['ogg_q']:g}" if "ogg_q" in info else ""),
             "lufs_target": round(info["lufs_target"], 1) if "lufs_target" in info else "",
             "seed": spec.seed}
+    with atomic_write(done, "w") as fh:  # last: marks the clip complete (a rerun resumes)
+        fh.write(json.dumps(row))
+    return row
 
 
 def _warm(args):

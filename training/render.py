@@ -235,14 +235,14 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
     if not drums or rng.random() < accomp_p:
         kicks = [t for t, c, _ in labels if c == "kick"]
         if rng.random() < 0.1:
-            acc = accompaniment(duration, tempo / factor, rng)
+            acc = accompaniment(len(x) / SR, tempo / factor, rng)
             info["accomp"] = "synth"
         else:
             from .accompaniment import music
 
-            acc, roles = music(duration, tempo / factor, rng, downbeat * factor, kicks)
+            acc, roles = music(len(x) / SR, tempo / factor, rng, downbeat * factor, kicks)
             info["accomp"] = "+".join(roles)
-        acc = acc[: len(x)]
+        acc = np.concatenate([acc, np.zeros(max(0, len(x) - len(acc)), np.float32)])[: len(x)]
         level_db = float(rng.uniform(-10, 10))
         rd = float(np.sqrt(np.mean(x ** 2)))
         ra = float(np.sqrt(np.mean(acc ** 2))) + 1e-9

@@ -28,7 +28,7 @@ from transcribe.features import FeatureSettings
 from transcribe.model import ArchSettings, build_model, read_checkpoint_dict, save_checkpoint
 from transcribe.vocabulary import CLASS_NAMES
 
-from .dataset import Clip, CropSampler, load_split
+from .dataset import Clip, CropSampler, load_split, settings_key
 
 
 def auc_metrics(y_true: np.ndarray, y_score: np.ndarray, classes: Sequence[str],
@@ -78,7 +78,15 @@ def auc_metrics(y_true: np.ndarray, y_score: np.ndarray, classes: Sequence[str],
 
 @dataclass
 class TrainConfig:
-    """Everything a training run needs; stored in the checkpoint's metadata."""
+    """Everything a training run needs; stored in the checkpoint's metadata.
+
+    ``level_norm_s`` selects the loudness-robust front end
+    (:class:`transcribe.features.FeatureSettings`; 0 is the older
+    level-dependent one). ``val_extra`` adds comma-separated folders of audio
+    + ``.tsv`` (e.g. real recordings) to the validation clips that select the
+    model. ``init`` starts the weights from a checkpoint of the same
+    architecture (its input normalisation is re-estimated).
+    """
 
     corpus: str = "corpus"
     out: str = "models/default.pt"
@@ -99,6 +107,9 @@ class TrainConfig:
     threads: int = 0
     limit_clips: int = 0
     resume: bool = False
+    level_norm_s: float = 3.0
+    val_extra: str = ""
+    init: str = ""
 
 
 def _pos_weights(clips: List[Clip], n_classes: int, cap: float) -> torch.Tensor:
@@ -186,7 +197,7 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    settings = FeatureSettings()
+    settings = FeatureSettings(level_norm_s=cfg.level_norm_s)
     arch = ArchSettings()
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)
@@ -195,11 +206,19 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     limit = cfg.limit_clips or None
     train_clips = load_split(corpus / "train", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
     val_clips = load_split(corpus / "val", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
+    for extra in filter(None, (v.strip() for v in cfg.val_extra.split(","))):
+        val_clips += load_split(extra, cfg.classes, settings, soft=cfg.soft_targets, limit=limit,
+                                cache_dir=run_dir / "_val_features" / settings_key(settings) / Path(extra).name)
     if not train_clips or not val_clips:
         raise SystemExit(f"{corpus}: no train/val clips found; build the corpus with "
                          "scripts/make_corpus.py first")
     log(f"train clips: {len(train_clips)}, val clips: {len(val_clips)}")
     model = build_model(cfg.classes, settings, arch)
+    if cfg.init and not cfg.resume:
+        d = read_checkpoint_dict(cfg.init)
+        state = {k: v for k, v in d["state_dict"].items() if not k.startswith("input_norm.")}
+        missing, _ = model.load_state_dict(state, strict=False)
+        log(f"weights from {cfg.init} (input normalisation re-estimated; new: {len(missing)} tensors)")
     pw = _pos_weights(train_clips, len(cfg.classes), cfg.max_pos_weight)
     log("pos_weight: " + ", ".join(f"{c} {w:.1f}" for c, w in zip(cfg.classes, pw.tolist())))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
