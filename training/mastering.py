@@ -67,13 +67,20 @@ def master(x: np.ndarray, rng: np.random.Generator) -> Tuple[np.ndarray, Dict[st
     lufs = loudness_lufs(y)
     if np.isfinite(lufs):
         y = y * float(10 ** ((target - lufs) / 20))
-    if rng.random() < 0.5:
-        drive = float(rng.uniform(1.0, 2.0))
+    drive = float(rng.uniform(1.0, 2.0)) if rng.random() < 0.5 else 0.0
+    if drive:
         prm["soft_clip"] = drive
-        y = (np.tanh(drive * y) / np.tanh(drive)).astype(np.float32)
-    limiter = pb.Limiter(threshold_db=float(rng.uniform(-2, -0.3)), release_ms=float(rng.uniform(30, 200)))
-    y = limiter(y[None, :].astype(np.float32), float(SR))[0]
-    return np.clip(np.nan_to_num(y), -1, 1).astype(np.float32), prm
+    ceiling = float(rng.uniform(-2, -0.3))
+    release = float(rng.uniform(30, 200))
+    src = y
+    for _ in range(5):  # limiting changes the loudness: adjust the drive into it until the target holds
+        z = (np.tanh(drive * src) / np.tanh(drive)).astype(np.float32) if drive else src
+        z = pb.Limiter(threshold_db=ceiling, release_ms=release)(z[None, :].astype(np.float32), float(SR))[0]
+        got = loudness_lufs(z)
+        if not np.isfinite(got) or abs(got - target) < 1.0:
+            break
+        src = src * float(10 ** (float(np.clip(0.8 * (target - got), -12.0, 12.0)) / 20))
+    return np.clip(np.nan_to_num(z), -1, 1).astype(np.float32), prm
 
 
 def _align(ref: np.ndarray, y: np.ndarray, max_lag: int = 4096) -> np.ndarray:
