@@ -23,7 +23,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default="models/default.pt")
-    p.add_argument("--calibration", default="calibration/default.yaml")
+    p.add_argument("--calibration", default="calibration/default.yaml",
+                   help="calibration file, or 'none' to score the fixed 0.5 only")
     p.add_argument("--data", action="append", required=True, help="folder of audio + .tsv/.mid")
     p.add_argument("--window-ms", type=float, default=50.0)
     p.add_argument("--cache-dir", default=None)
@@ -52,20 +53,24 @@ def main(argv=None):
     cache = PredictionCache(tr, args.cache_dir or default_cache_dir(), transform)
     w = args.window_ms / 1000.0
     fixed = Postprocessor(config_from_dict({}), ck.classes, ck.fingerprint)
-    cal = Postprocessor(config_from_dict({"postprocessing": {"calibration_file": args.calibration}}),
-                        ck.classes, ck.fingerprint)
+    cal = None
+    if args.calibration != "none":
+        cal = Postprocessor(config_from_dict({"postprocessing": {"calibration_file": args.calibration}}),
+                            ck.classes, ck.fingerprint)
     for d in args.data:
         items, skipped = audio_items(d, cache)
         e_fixed = evaluate(items, {c: 0.5 for c in ck.classes}, window=w, postprocessor=fixed,
                            progress=True)
-        e_cal = evaluate(items, None, window=w, postprocessor=cal)
+        e_cal = evaluate(items, None, window=w, postprocessor=cal) if cal is not None else None
         what = f", audio {transform.key}" if transform.key else ""
         print(f"\n### {d} ({e_fixed.files} files, ±{args.window_ms:g} ms{what})\n")
         if not args.brief:
-            print("\n".join(markdown_table({"0.5": e_fixed, "calibrated": e_cal}, ck.classes)))
+            runs = {"0.5": e_fixed} if e_cal is None else {"0.5": e_fixed, "calibrated": e_cal}
+            print("\n".join(markdown_table(runs, ck.classes)))
             print()
         print(f"five-group F1 at 0.5:        {groups_line(e_fixed)}")
-        print(f"five-group F1 at calibrated: {groups_line(e_cal)}")
+        if e_cal is not None:
+            print(f"five-group F1 at calibrated: {groups_line(e_cal)}")
     return 0
 
 
