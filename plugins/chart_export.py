@@ -27,10 +27,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from transcribe import charts
+from charts import chart as charts
 from transcribe.errors import OutputError
 from transcribe.hookspecs import hookimpl
-from transcribe.tempo import tempo_map_for_song
+from charts.tempo import tempo_map_for_song
 
 NAME = "chart"
 

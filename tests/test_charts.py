@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from transcribe import charts
-from transcribe.chart_reader import read_chart, read_notes_mid, read_song_ini
-from transcribe.charts import (REDUCTIONS, ChartOptions, Gem, build_expert, chart_options,
+from charts import chart as charts
+from charts.reader import read_chart, read_notes_mid, read_song_ini
+from charts.chart import (REDUCTIONS, ChartOptions, Gem, build_expert, chart_options,
                                make_chart, reduce_gems, resolve_lanes, write_chart_folder)
 from transcribe.config import Config
 from transcribe.errors import ConfigError, OutputError
 from transcribe.hookspecs import Onset
-from transcribe.quantize import quantize_onsets
-from transcribe.tempo import TempoMap, fixed_tempo, track_tempo
+from charts.quantize import quantize_onsets
+from charts.tempo import TempoMap, fixed_tempo, track_tempo
 from transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from transcribe.hookspecs import Onset
-from transcribe.quantize import QuantizeError, grid_divisions, quantize_onsets
-from transcribe.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
+from charts.quantize import QuantizeError, grid_divisions, quantize_onsets
+from charts.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
                               tempo_map_for_song, track_tempo)
 from transcribe.vocabulary import CLASS_NAMES
 

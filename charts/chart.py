@@ -36,12 +36,12 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 import mido
 import numpy as np
 
-from .errors import ConfigError
-from .hookspecs import Onset
-from .io import atomic_write, check_writable
+from transcribe.errors import ConfigError
+from transcribe.hookspecs import Onset
+from transcribe.io import atomic_write, check_writable
 from .quantize import QuantizeReport, grid_divisions, quantize_onsets
 from .tempo import TempoMap
-from .vocabulary import group_of
+from transcribe.vocabulary import group_of
 
 PAD_LANES = ("yellow", "blue", "green")
 LANES = ("kick", "red") + PAD_LANES
@@ -752,7 +752,7 @@ def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = 
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        from .errors import OutputError
+        from transcribe.errors import OutputError
         raise OutputError(f"{folder}: cannot create the chart folder ({exc.strerror})") from None
     files = chart_files(folder, audio_path)
     for p in files.values():

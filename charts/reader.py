@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, NamedTuple, Tuple
 
-from .errors import DrumscribeError
+from transcribe.errors import DrumscribeError
 
 LANE_OF_CHART = {0: "kick", 1: "red", 2: "yellow", 3: "blue", 4: "green"}
 CYMBAL_OF_CHART = {66: "yellow", 67: "blue", 68: "green"}

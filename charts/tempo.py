@@ -45,8 +45,8 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DrumscribeError
-from .vocabulary import GROUPS, group_of
+from transcribe.errors import DrumscribeError
+from transcribe.vocabulary import GROUPS, group_of
 
 DEFAULT_BPM = 120.0
 """Tempo used when nothing better is known."""
