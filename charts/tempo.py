@@ -1,39 +1,17 @@
-"""Tempo maps for charts: beat and downbeat tracking from drum activations.
+"""Tempo maps for charts: a beat grid from tracked beats, a fixed BPM or a MIDI file.
 
 A chart needs a beat grid: every gem sits on a tick, and ticks are counted in
 beats. This module turns a song's drum activations into a :class:`TempoMap`
-(beat times, the first downbeat, the time signature, a confidence) or builds
-one from a fixed BPM or from another MIDI file's tempo map.
+(beat times, the first downbeat, the time signature, a confidence) with the
+tracker of :mod:`charts.beats`, or builds one from a fixed BPM or from another
+MIDI file's tempo map.
 
-The tracker is a small dynamic-programming beat tracker after Ellis (2007),
-"Beat tracking by dynamic programming":
-
-1. an onset-strength envelope is the weighted sum of the activation columns
-   (kick and snare weigh most). The CRNN's activations already peak at drum
-   onsets, so unlike an audio envelope no spectral flux is needed;
-2. a global tempo comes from the envelope's autocorrelation weighted by a
-   log-normal prior around 120 BPM, and a local tempo per 8 s window from the
-   autocorrelation near the global period, so the tempo may drift or jump;
-3. the beat sequence maximises the envelope at the beats minus a penalty
-   ``tightness * log(interval / local_period) ** 2`` per interval, solved by
-   dynamic programming and backtracking;
-4. every beat is refined to the envelope peak within 50 ms (parabolic
-   interpolation, sub-frame precision), then the beats are fitted with a
-   continuous piecewise-linear function of the beat index whose knots are
-   placed greedily where a straight line no longer fits within
-   ``knot_tolerance_ms``: a steady song gets one tempo, a song with tempo
-   changes gets a tempo event at each change, an accelerating song a tempo
-   event every few beats, and no error accumulates because every knot is
-   anchored to tracked beats;
-5. the downbeat phase (4/4 by default) is the phase whose beats carry the
-   most kick and crash and the least snare (the rock backbone: kick on 1 and
-   3, snare on 2 and 4).
-
-librosa's ``beat_track`` implements the same algorithm but is not a
-dependency of drumscribe (it pulls numba and llvmlite), works on audio rather
-than on the drum activations we already have, and returns beats on the frame
-grid with one global tempo; so the tracker is written here in ~200 lines of
-numpy.
+Tick 0 is a downbeat at or before the start of the audio: the chart folder's
+``song.ogg`` starts with ``TempoMap.pad_s`` seconds of silence, so a steady song
+needs exactly one tempo marker (no short lead-in beat) and every song gets at
+least :data:`MIN_LEAD_IN_S` seconds before its first note. When the audio is
+not written (``copy_audio: false``) :meth:`TempoMap.from_audio_start` gives a
+map whose tick 0 is the audio's first sample instead (with a lead-in beat).
 """
 
 from __future__ import annotations
@@ -46,7 +24,8 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 
 from transcribe.errors import DrumscribeError
-from transcribe.vocabulary import GROUPS, group_of
+
+from . import beats as beat_tracker
 
 DEFAULT_BPM = 120.0
 """Tempo used when nothing better is known."""
@@ -57,8 +36,9 @@ LOW_CONFIDENCE = 0.4
 MIN_ONSETS = 8
 """Fewer onsets than this are not tracked; the map is the default BPM."""
 
-GROUP_WEIGHTS = {"kick": 1.0, "snare": 1.0, "hihat": 0.5, "toms": 0.6, "cymbals": 0.6}
-"""Envelope weight of each vocabulary group (classes outside it weigh 0.5)."""
+OCTAVE_MARGIN = 0.1
+"""Below this score margin (:attr:`charts.beats.TempoEstimate.margin`) the warning
+names the tempo relative that fitted almost as well."""
 
 
 class TempoError(DrumscribeError):
@@ -72,10 +52,10 @@ class TempoMap:
     Attributes
     ----------
     beats : np.ndarray of float
-        Strictly increasing beat times in seconds. ``beats[0] == 0`` (the
-        chart's tick 0 is the start of the audio); the first interval may be a
-        shortened or lengthened lead-in beat. The grid runs past the end of
-        the song.
+        Strictly increasing beat times in seconds of the input audio.
+        ``beats[0] <= 0`` is the chart's tick 0: the chart's audio starts with
+        ``-beats[0]`` seconds of silence (:attr:`pad_s`). The grid runs past
+        the end of the song.
     downbeat : int
         Index into ``beats`` of the first downbeat; earlier beats form a
         pickup.
@@ -102,8 +82,32 @@ class TempoMap:
             raise TempoError("a tempo map needs at least two beats")
         if not np.all(np.diff(self.beats) > 0):
             raise TempoError("beat times must be strictly increasing")
+        if self.beats[0] > 1e-9:
+            raise TempoError(f"the first beat (tick 0) must be at or before the audio's start, "
+                             f"got {self.beats[0]:.3f} s")
         if not 0 <= self.downbeat < self.beats.size:
             raise TempoError(f"downbeat index {self.downbeat} outside the {self.beats.size} beats")
+
+    @property
+    def pad_s(self) -> float:
+        """Seconds of silence the chart's audio needs before the input audio."""
+        return float(max(0.0, -self.beats[0]))
+
+    def from_audio_start(self) -> "TempoMap":
+        """The same grid with tick 0 at the audio's first sample (no padding).
+
+        The beats before time 0 are dropped and the remainder becomes a lead-in
+        beat (see :func:`extend_grid`), so there may be a second tempo marker.
+        """
+        if self.pad_s == 0:
+            return self
+        first = int(np.searchsorted(self.beats, 0.0, side="right"))
+        beats, shift = extend_grid(self.beats[first:], float(self.beats[-1]))
+        downbeat = (self.downbeat - first) % self.time_signature[0] + shift
+        while downbeat >= beats.size:
+            downbeat -= self.time_signature[0]
+        return TempoMap(beats, max(0, downbeat), self.time_signature, self.confidence,
+                        self.source, list(self.warnings))
 
     @property
     def periods(self) -> np.ndarray:
@@ -153,285 +157,164 @@ class TempoMap:
         return [(0, pick, den), (pick, num, den)]
 
 
+
 # ----------------------------------------------------------------------------
-# envelope and tempo estimation
+# grid building, confidence
 
 
-def class_weights(classes: Sequence[str]) -> np.ndarray:
-    """Envelope weight of each class (see :data:`GROUP_WEIGHTS`)."""
-    w = []
-    for c in classes:
-        g = c if c in GROUPS else group_of(c)
-        w.append(GROUP_WEIGHTS.get(g, 0.5))
-    return np.asarray(w, dtype=np.float64)
+def padded_grid(beats: np.ndarray, downbeat: int, duration: float, numerator: int,
+                first_note: Optional[float]) -> np.ndarray:
+    """Extend beats backwards by whole bars from the first downbeat and forwards
+    past ``duration``.
+
+    The grid starts on a downbeat at or before time 0, at least
+    :data:`MIN_LEAD_IN_S` before ``first_note`` (the chart's audio gets the
+    difference as leading silence). The first and last periods are repeated.
+    """
+    beats = np.asarray(beats, dtype=np.float64)[downbeat:]
+    p0, p1 = beats[1] - beats[0], beats[-1] - beats[-2]
+    bar = numerator * p0
+    first = beats[0] if first_note is None else min(beats[0], float(first_note))
+    start = beats[0]
+    while start > 1e-9 or first - start < MIN_LEAD_IN_S - 1e-9:
+        start -= bar
+    n_pre = int(round((beats[0] - start) / p0))
+    pre = beats[0] - p0 * np.arange(n_pre, 0, -1)
+    k_end = max(1, int(math.ceil((duration - beats[-1]) / p1)) + 1)
+    post = beats[-1] + p1 * np.arange(1, k_end + 1)
+    return np.concatenate([pre, beats, post])
 
 
-def onset_envelope(values: np.ndarray, classes: Sequence[str]) -> np.ndarray:
-    """Onset-strength envelope of an activation matrix.
+def grid_confidence(beats: np.ndarray, env: np.ndarray, fps: float,
+                    tolerance_s: float = 0.03) -> float:
+    """How much of the envelope falls near the grid, beyond chance, in [0, 1].
+
+    The envelope mass within ``tolerance_s`` of the eighth-note grid or the
+    eighth-triplet grid (whichever holds more) is compared with the share of
+    time those windows cover.
+    """
+    if env.size == 0 or env.sum() <= 0 or len(beats) < 2:
+        return 0.0
+    t = np.arange(env.size) / fps
+    tm = TempoMap(np.asarray(beats), 0)
+    pos = tm.beat_at(t)
+    period = np.interp(pos, np.arange(len(beats) - 1) + 0.5, np.diff(beats))
+    best = 0.0
+    for div in (2, 3):
+        d = np.abs(pos * div - np.round(pos * div)) / div * period  # seconds to grid
+        near = d <= tolerance_s
+        chance = near.mean()
+        share = env[near].sum() / env.sum()
+        if chance < 1:
+            best = max(best, (share - chance) / (1 - chance))
+    return float(np.clip(best, 0.0, 1.0))
+
+
+
+# ----------------------------------------------------------------------------
+# public entry points
+
+
+def _default_map(bpm, onset_times, duration, numerator, why) -> TempoMap:
+    first = float(onset_times[0]) if len(onset_times) else 0.0
+    tm = fixed_tempo(bpm, first, duration, numerator=numerator, first_note=first)
+    tm.source, tm.confidence = "default", 0.0
+    tm.warnings.insert(0, why)
+    return tm
+
+
+def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
+                duration: Optional[float] = None, onset_times: Optional[Sequence[float]] = None,
+                numerator: int = 4, song: str = "") -> TempoMap:
+    """Track beats and downbeats in drum activations (:func:`charts.beats.track`).
 
     Parameters
     ----------
     values : np.ndarray, shape (n_frames, n_classes)
         Activations in [0, 1].
     classes : sequence of str
+    fps : float > 0
+    duration : float, optional
+        Song length in seconds (default: the frames' duration).
+    onset_times : sequence of float, optional
+        The picked onsets; decide whether there is enough to track and where
+        the first note is (default: frames where the envelope is high).
+    numerator : int
+        Beats per bar (4).
+    song : str
+        Named in the warnings.
 
     Returns
     -------
-    np.ndarray, shape (n_frames,)
-        Weighted sum of the columns minus its median (the noise floor),
-        clipped at 0.
+    TempoMap
+        With ``source="tracked"``, or ``"default"`` (120 BPM) when there are
+        fewer than :data:`MIN_ONSETS` onsets or fewer than 4 beats. Tempo
+        events only where a straight line no longer fits the beats
+        (:func:`charts.beats.segment_tempo`); ``confidence`` is the share of
+        onset strength on the grid beyond chance times the share of beats
+        that an onset supports.
+
+    Examples
+    --------
+    >>> fps = 100.0
+    >>> v = np.zeros((1200, 1)); v[np.round(np.arange(2, 11, 0.5) * fps).astype(int), 0] = 1
+    >>> tm = track_tempo(v, ["kick"], fps)
+    >>> [round(b) for _, b in tm.tempo_changes()]
+    [120]
     """
     values = np.asarray(values, dtype=np.float64)
+    fps = float(fps)
+    if not fps > 0:
+        raise TempoError(f"fps must be positive, got {fps}")
     if values.ndim != 2 or values.shape[1] != len(classes):
         raise TempoError(f"expected activations of shape (n, {len(classes)}), got {values.shape}")
-    env = values @ class_weights(classes)
-    if env.size:
-        env = np.maximum(env - np.median(env), 0.0)
-    return env
+    duration = float(duration if duration is not None else values.shape[0] / fps)
+    who = f"{song}: " if song else ""
+    oss = beat_tracker.onset_strength(values, classes, fps)
+    if onset_times is None:
+        env = oss.env
+        onset_times = np.flatnonzero(np.r_[False, (env[1:-1] > env[:-2]) & (env[1:-1] >= env[2:])
+                                           & (env[1:-1] > 0.2), False]) / fps
+    onset_times = np.sort(np.asarray(list(onset_times), dtype=np.float64))
+    fix = "pass --bpm (and --offset) or a tempo map from a MIDI file with --tempo-from"
+    if onset_times.size < MIN_ONSETS:
+        tm = _default_map(DEFAULT_BPM, onset_times, duration, numerator,
+                          f"{who}the tempo map is the default {DEFAULT_BPM:g} BPM: only "
+                          f"{onset_times.size} onsets, too few to track the beat; {fix}")
+        return tm
+    tr = beat_tracker.track(values, classes, fps, numerator)
+    if tr is None:
+        return _default_map(DEFAULT_BPM, onset_times, duration, numerator,
+                            f"{who}beat tracking found too few beats; the tempo map is the "
+                            f"default {DEFAULT_BPM:g} BPM; {fix}")
+    down = int(np.flatnonzero(tr.bar_position == 0)[0]) if (tr.bar_position == 0).any() else 0
+    if down + 2 > tr.beats.size:
+        down = 0
+    beats = padded_grid(tr.beats, down, duration, numerator, float(onset_times[0]))
+    conf = grid_confidence(beats, oss.env, fps) * tr.support
+    warnings: List[str] = []
+    bpm = 60.0 / float(np.median(np.diff(tr.beats)))
+    if conf < LOW_CONFIDENCE:
+        warnings.append(f"{who}beat tracking confidence is low ({conf:.2f} < {LOW_CONFIDENCE}): "
+                        f"the chart's beat grid may be wrong; {fix}")
+    if tr.tempo.margin < OCTAVE_MARGIN:
+        alt = _runner_up(tr.tempo)
+        if alt:
+            warnings.append(f"{who}the tempo ({bpm:.1f} BPM) is ambiguous: {alt:.1f} BPM fits almost "
+                            f"as well; if the chart feels twice too fast or too slow, pass --bpm "
+                            f"{alt:.1f} or --tempo-from a MIDI file")
+    return TempoMap(beats, 0, (numerator, 4), conf, "tracked", warnings)
 
 
-def _autocorr(x: np.ndarray, max_lag: int) -> np.ndarray:
-    x = x - x.mean()
-    n = x.size
-    size = 1 << int(math.ceil(math.log2(max(2, 2 * n))))
-    f = np.fft.rfft(x, size)
-    ac = np.fft.irfft(f * np.conj(f), size)[:max_lag + 1]
-    return ac / (np.arange(n, n - max_lag - 1, -1).clip(1))  # unbiased
-
-
-def _parabolic(y: np.ndarray, i: int) -> float:
-    if 0 < i < y.size - 1:
-        a, b, c = y[i - 1], y[i], y[i + 1]
-        den = a - 2 * b + c
-        if den < 0:
-            return i + 0.5 * (a - c) / den
-    return float(i)
-
-
-def estimate_period(env: np.ndarray, fps: float, prior_bpm: float = DEFAULT_BPM,
-                    min_bpm: float = 40.0, max_bpm: float = 240.0, around: Optional[float] = None,
-                    spread: float = 0.9) -> Tuple[float, float]:
-    """Beat period (frames) from the envelope's autocorrelation.
-
-    Parameters
-    ----------
-    env : np.ndarray
-    fps : float
-    prior_bpm : float
-        Centre of the log-normal tempo prior.
-    min_bpm, max_bpm : float
-    around : float, optional
-        Search only within +-35 % of this period (frames), for local tempo.
-    spread : float
-        Width of the prior in octaves.
-
-    Returns
-    -------
-    period : float
-        Frames per beat (sub-frame).
-    strength : float
-        Normalised autocorrelation at that period (0 when flat).
-    """
-    lo = max(2, int(math.floor(60.0 * fps / max_bpm)))
-    hi = int(math.ceil(60.0 * fps / min_bpm))
-    if around is not None:
-        lo = max(lo, int(math.floor(around / 1.35)))
-        hi = min(hi, int(math.ceil(around * 1.35)))
-    hi = min(hi, env.size // 2)
-    if hi <= lo + 1 or not np.any(env > 0):
-        return 60.0 * fps / prior_bpm, 0.0
-    ac = _autocorr(env, hi + 1)
-    lags = np.arange(lo, hi + 1)
-    centre = around if around is not None else 60.0 * fps / prior_bpm
-    width = 0.25 if around is not None else spread
-    weight = np.exp(-0.5 * (np.log2(lags / centre) / width) ** 2)
-    score = ac[lo:hi + 1] * weight
-    k = int(np.argmax(score))
-    period = lo + _parabolic(score, k) - 0.0
-    strength = float(max(ac[lo + k], 0.0) / ac[0]) if ac[0] > 0 else 0.0
-    return float(period), strength
-
-
-def local_periods(env: np.ndarray, fps: float, global_period: float,
-                  window_s: float = 8.0, hop_s: float = 2.0) -> np.ndarray:
-    """Beat period (frames) for every frame, from windowed autocorrelations."""
-    n = env.size
-    win, hop = int(window_s * fps), int(hop_s * fps)
-    if n <= win:
-        return np.full(n, global_period)
-    centres, periods = [], []
-    for start in range(0, n - win // 2, hop):
-        seg = env[start:start + win]
-        if seg.size < win // 2 or not np.any(seg > 0):
-            continue
-        p, s = estimate_period(seg, fps)
-        if s > 0:
-            centres.append(start + seg.size / 2.0)
-            periods.append(p)
-    if not periods:
-        return np.full(n, global_period)
-    periods = np.asarray(periods)
-    if periods.size >= 3:  # median of three against single-window outliers
-        padded = np.concatenate([[periods[0]], periods, [periods[-1]]])
-        periods = np.median(np.stack([padded[:-2], padded[1:-1], padded[2:]]), axis=0)
-    return np.interp(np.arange(n), centres, periods)
-
-
-# ----------------------------------------------------------------------------
-# dynamic programming
-
-
-def track_beats_dp(env: np.ndarray, periods: np.ndarray, tightness: float = 100.0) -> np.ndarray:
-    """Beat frames maximising envelope minus tempo-deviation penalties (Ellis 2007).
-
-    Parameters
-    ----------
-    env : np.ndarray, shape (n,)
-        Onset envelope (normalised inside).
-    periods : np.ndarray, shape (n,)
-        Expected beat period (frames) at each frame.
-    tightness : float > 0
-        Weight of the ``log(interval / period) ** 2`` penalty.
-
-    Returns
-    -------
-    np.ndarray of int
-        Increasing beat frames.
-    """
-    n = env.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    sd = env.std()
-    local = env / sd if sd > 0 else env.copy()
-    score = np.zeros(n)
-    back = np.full(n, -1, dtype=np.int64)
-    for t in range(n):
-        tau = periods[t]
-        hi = t - int(round(tau / 2.0))
-        if hi < 0:
-            score[t] = local[t]
-            continue
-        lo = max(0, t - int(round(2.0 * tau)))
-        prev = np.arange(lo, hi + 1)
-        cand = score[lo:hi + 1] - tightness * np.log((t - prev) / tau) ** 2
-        k = int(np.argmax(cand))
-        if cand[k] > 0:
-            score[t] = local[t] + cand[k]
-            back[t] = prev[k]
-        else:
-            score[t] = local[t]
-    # end on the last strong local maximum of the cumulative score
-    is_max = np.r_[False, (score[1:-1] > score[:-2]) & (score[1:-1] >= score[2:]), False]
-    maxima = np.flatnonzero(is_max)
-    if maxima.size == 0:
-        end = int(np.argmax(score))
-    else:
-        good = maxima[score[maxima] >= 0.5 * np.median(score[maxima])]
-        end = int(good[-1]) if good.size else int(maxima[-1])
-    beats = [end]
-    while back[beats[-1]] >= 0:
-        beats.append(int(back[beats[-1]]))
-    return np.asarray(beats[::-1], dtype=np.int64)
-
-
-def refine_beats(beat_frames: np.ndarray, env: np.ndarray, fps: float,
-                 radius_s: float = 0.05) -> np.ndarray:
-    """Beat times (s) moved to the envelope peak within ``radius_s`` (sub-frame)."""
-    r = max(1, int(round(radius_s * fps)))
-    out = []
-    level = np.median(env[beat_frames]) if beat_frames.size else 0.0
-    for f in beat_frames:
-        lo, hi = max(0, f - r), min(env.size, f + r + 1)
-        seg = env[lo:hi]
-        k = int(np.argmax(seg))
-        if seg[k] > 0.2 * level and 0 < k < seg.size - 1:
-            out.append((lo + _parabolic(seg, k)) / fps)
-        else:
-            out.append(f / fps)
-    return np.asarray(out)
-
-
-def beat_jitter(beat_times: np.ndarray) -> float:
-    """Robust estimate of the timing noise (s) of single beats.
-
-    From the median absolute deviation of the second differences, which are
-    ``sqrt(6)`` times the noise for a steady or smoothly drifting tempo and
-    are not affected by a few tempo jumps.
-    """
-    y = np.asarray(beat_times, dtype=np.float64)
-    if y.size < 5:
-        return 0.0
-    d2 = np.diff(y, 2)
-    return float(1.4826 * np.median(np.abs(d2 - np.median(d2))) / math.sqrt(6.0))
-
-
-def fit_grid(beat_times: np.ndarray, tolerance_s: float = 0.004,
-             max_tolerance_s: float = 0.015, curvature_s: float = 0.004) -> np.ndarray:
-    """Continuous piecewise-linear fit of beat times over the beat index.
-
-    Knots are placed greedily: a segment grows while a least-squares line fits
-    all its beats within the tolerance, ``3.5`` times the beats' own jitter
-    (:func:`beat_jitter`) clipped to ``[tolerance_s, max_tolerance_s]``, so a
-    humanly played steady song gets one tempo rather than one per beat; a
-    segment of 8 beats or more also ends where a parabola fitted to it departs
-    from the line by more than ``curvature_s`` (a drifting tempo). The knot
-    values are then solved jointly (least squares over hat functions), so
-    the tempo is constant between knots, the grid is continuous and the
-    jitter is averaged out.
-
-    Parameters
-    ----------
-    beat_times : np.ndarray
-        Tracked beat times, increasing.
-    tolerance_s, max_tolerance_s, curvature_s : float > 0
-
-    Returns
-    -------
-    np.ndarray
-        Fitted beat times, same length.
-    """
-    y = np.asarray(beat_times, dtype=np.float64)
-    n = y.size
-    if n < 3:
-        return y.copy()
-    tolerance_s = float(np.clip(3.5 * beat_jitter(y), tolerance_s, max_tolerance_s))
-    knots = [0]
-    s = 0
-    while s < n - 1:
-        e = s + 1
-        while e + 1 < n:
-            x = np.arange(s, e + 2)
-            line = np.polyval(np.polyfit(x, y[s:e + 2], 1), x)
-            if np.max(np.abs(line - y[s:e + 2])) > tolerance_s:
-                break
-            # a drifting tempo: stop where a parabola departs from the line
-            if x.size >= 8 and np.max(np.abs(
-                    np.polyval(np.polyfit(x, y[s:e + 2], 2), x) - line)) > curvature_s:
-                break
-            e += 1
-        knots.append(e)
-        s = e
-    knots = np.asarray(knots)
-    idx = np.arange(n)
-    basis = np.zeros((n, knots.size))
-    for j, k in enumerate(knots):
-        if j > 0:
-            left = knots[j - 1]
-            m = (idx >= left) & (idx <= k)
-            basis[m, j] = (idx[m] - left) / (k - left)
-        if j + 1 < knots.size:
-            right = knots[j + 1]
-            m = (idx >= k) & (idx <= right)
-            basis[m, j] = (right - idx[m]) / (right - k)
-    coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
-    fitted = basis @ coef
-    if not np.all(np.diff(fitted) > 0):
-        return y.copy()
-    return fitted
-
-
-# ----------------------------------------------------------------------------
-# grid completion, downbeats, confidence
+def _runner_up(est) -> Optional[float]:
+    best = None
+    for r in beat_tracker.OCTAVE_RATIOS:
+        near = np.abs(np.log(est.bpms / (est.bpm * r))) < 0.03
+        if near.any():
+            k = np.flatnonzero(near)[np.argmax(est.scores[near])]
+            if best is None or est.scores[k] > est.scores[best]:
+                best = k
+    return None if best is None else float(est.bpms[best])
 
 
 def extend_grid(beats: np.ndarray, duration: float) -> Tuple[np.ndarray, int]:
@@ -469,178 +352,6 @@ def extend_grid(beats: np.ndarray, duration: float) -> Tuple[np.ndarray, int]:
     return beats, shift
 
 
-def beat_strength(times: np.ndarray, column: Optional[np.ndarray], fps: float,
-                  radius_s: float = 0.04) -> np.ndarray:
-    """Maximum of an activation column within ``radius_s`` of each time."""
-    if column is None:
-        return np.zeros(len(times))
-    r = max(1, int(round(radius_s * fps)))
-    out = np.zeros(len(times))
-    for i, t in enumerate(times):
-        f = int(round(t * fps))
-        lo, hi = max(0, f - r), min(column.size, f + r + 1)
-        if hi > lo:
-            out[i] = column[lo:hi].max()
-    return out
-
-
-def _group_column(values: np.ndarray, classes: Sequence[str], group: str) -> Optional[np.ndarray]:
-    idx = [j for j, c in enumerate(classes) if c == group or group_of(c) == group]
-    if not idx:
-        return None
-    return values[:, idx].max(axis=1)
-
-
-def downbeat_phase(beat_times: np.ndarray, values: np.ndarray, classes: Sequence[str],
-                   fps: float, numerator: int = 4) -> int:
-    """Index (0..numerator-1) into ``beat_times`` of the first downbeat.
-
-    Each phase is scored by kick minus snare on its strong beats (1 and 3 in
-    4/4), snare minus kick on the others, plus crash on beat 1 and a bonus
-    for kick on beat 1 over beat 3. Ties go to the earliest phase.
-    """
-    if len(beat_times) < numerator:
-        return 0
-    kick = beat_strength(beat_times, _group_column(values, classes, "kick"), fps)
-    snare = beat_strength(beat_times, _group_column(values, classes, "snare"), fps)
-    crash = beat_strength(beat_times, _group_column(values, classes, "cymbals"), fps)
-    strong = np.zeros(numerator)
-    strong[0] = 1.0
-    if numerator % 2 == 0:
-        strong[numerator // 2] = 1.0
-    best, best_score = 0, -np.inf
-    for ph in range(numerator):
-        pos = (np.arange(len(beat_times)) - ph) % numerator
-        s = np.where(strong[pos] > 0, kick - snare, snare - kick).sum()
-        s += 0.5 * (kick[pos == 0].sum() - kick[pos == numerator // 2].sum())
-        s += crash[pos == 0].sum()
-        if s > best_score + 1e-9:
-            best, best_score = ph, s
-    return best
-
-
-def grid_confidence(beats: np.ndarray, env: np.ndarray, fps: float,
-                    tolerance_s: float = 0.03) -> float:
-    """How much of the envelope falls near the grid, beyond chance, in [0, 1].
-
-    The envelope mass within ``tolerance_s`` of the eighth-note grid or the
-    eighth-triplet grid (whichever holds more) is compared with the share of
-    time those windows cover.
-    """
-    if env.size == 0 or env.sum() <= 0 or len(beats) < 2:
-        return 0.0
-    t = np.arange(env.size) / fps
-    tm = TempoMap(np.asarray(beats), 0)
-    pos = tm.beat_at(t)
-    period = np.interp(pos, np.arange(len(beats) - 1) + 0.5, np.diff(beats))
-    best = 0.0
-    for div in (2, 3):
-        d = np.abs(pos * div - np.round(pos * div)) / div * period  # seconds to grid
-        near = d <= tolerance_s
-        chance = near.mean()
-        share = env[near].sum() / env.sum()
-        if chance < 1:
-            best = max(best, (share - chance) / (1 - chance))
-    return float(np.clip(best, 0.0, 1.0))
-
-
-# ----------------------------------------------------------------------------
-# public entry points
-
-
-def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
-                duration: Optional[float] = None, onset_times: Optional[Sequence[float]] = None,
-                numerator: int = 4, knot_tolerance_ms: float = 4.0,
-                tightness: float = 100.0) -> TempoMap:
-    """Track beats and downbeats in drum activations.
-
-    Parameters
-    ----------
-    values : np.ndarray, shape (n_frames, n_classes)
-        Activations in [0, 1].
-    classes : sequence of str
-    fps : float > 0
-    duration : float, optional
-        Song length in seconds (default: the frames' duration).
-    onset_times : sequence of float, optional
-        The picked onsets; used for the lead-in warning and to decide whether
-        there is enough to track (default: envelope peaks).
-    numerator : int
-        Beats per bar (4).
-    knot_tolerance_ms : float
-        See :func:`fit_grid`.
-    tightness : float
-        See :func:`track_beats_dp`.
-
-    Returns
-    -------
-    TempoMap
-        With ``source="tracked"``, or ``"default"`` (120 BPM) when there are
-        fewer than :data:`MIN_ONSETS` onsets.
-
-    Examples
-    --------
-    >>> fps = 100.0
-    >>> v = np.zeros((1200, 1)); v[np.round(np.arange(2, 11, 0.5) * fps).astype(int), 0] = 1
-    >>> tm = track_tempo(v, ["kick"], fps)
-    >>> round(tm.tempo_changes()[-1][1])
-    120
-    """
-    values = np.asarray(values, dtype=np.float64)
-    fps = float(fps)
-    if not fps > 0:
-        raise TempoError(f"fps must be positive, got {fps}")
-    duration = float(duration if duration is not None else values.shape[0] / fps)
-    env = onset_envelope(values, classes)
-    if onset_times is None:
-        pk = np.flatnonzero(np.r_[False, (env[1:-1] > env[:-2]) & (env[1:-1] >= env[2:])
-                                  & (env[1:-1] > 0.1 * (env.max() if env.size else 0)), False])
-        onset_times = pk / fps
-    onset_times = np.sort(np.asarray(list(onset_times), dtype=np.float64))
-    if onset_times.size < MIN_ONSETS:
-        first = onset_times[0] if onset_times.size else 0.0
-        tm = fixed_tempo(DEFAULT_BPM, first, duration, numerator=numerator)
-        tm.source, tm.confidence = "default", 0.0
-        tm.warnings.insert(0, f"tempo map is the default {DEFAULT_BPM:g} BPM: only "
-                              f"{onset_times.size} onsets, too few to track the beat; "
-                              "pass --bpm/--offset or --tempo-from")
-        tm.warnings += lead_in_warnings(onset_times)
-        return tm
-    period, _ = estimate_period(env, fps)
-    periods = local_periods(env, fps, period)
-    frames = track_beats_dp(env, periods, tightness)
-    # keep the beats that span the notes (a quarter period of slack)
-    lo, hi = onset_times[0] * fps, onset_times[-1] * fps
-    keep = (frames >= lo - 0.25 * periods[frames]) & (frames <= hi + 0.25 * periods[frames])
-    frames = frames[keep]
-    warnings: List[str] = []
-    if frames.size < 4:
-        tm = fixed_tempo(60.0 * fps / period, onset_times[0], duration, numerator=numerator)
-        tm.source, tm.confidence = "default", 0.0
-        tm.warnings.insert(0, "beat tracking found too few beats; the tempo map is a constant "
-                              f"{60.0 * fps / period:.2f} BPM from the autocorrelation")
-        tm.warnings += lead_in_warnings(onset_times)
-        return tm
-    # drop leading and trailing beats that no onset supports (placed by the DP alone)
-    r = max(1, int(round(0.03 * fps)))
-    level = np.median(env[frames])
-    support = np.array([env[max(0, f - r):f + r + 1].max() > 0.2 * level for f in frames])
-    if support.any():
-        first, last = np.flatnonzero(support)[[0, -1]]
-        frames = frames[first:last + 1]
-    times = refine_beats(frames, env, fps)
-    times = np.maximum.accumulate(times)
-    ok = np.r_[True, np.diff(times) > 1e-3]
-    times = fit_grid(times[ok], knot_tolerance_ms / 1000.0)
-    phase = downbeat_phase(times, values, classes, fps, numerator)
-    beats, shift = extend_grid(times, duration)
-    conf = grid_confidence(beats, env, fps)
-    if conf < LOW_CONFIDENCE:
-        warnings.append(f"beat tracking confidence is low ({conf:.2f} < {LOW_CONFIDENCE}); check "
-                        "the chart's tempo or pass --bpm/--offset or --tempo-from")
-    warnings += lead_in_warnings(onset_times)
-    return TempoMap(beats, phase + shift, (numerator, 4), conf, "tracked", warnings)
-
 
 def lead_in_warnings(onset_times: Sequence[float]) -> List[str]:
     """A warning when the first note comes under :data:`MIN_LEAD_IN_S` into the song."""
@@ -652,8 +363,11 @@ def lead_in_warnings(onset_times: Sequence[float]) -> List[str]:
 
 
 def fixed_tempo(bpm: float, offset: float, duration: float, numerator: int = 4,
-                denominator: int = 4) -> TempoMap:
+                denominator: int = 4, first_note: Optional[float] = None) -> TempoMap:
     """A constant-tempo map with a downbeat at ``offset`` seconds.
+
+    Tick 0 is a downbeat whole bars before ``offset``, at or before the audio's
+    start and :data:`MIN_LEAD_IN_S` before ``first_note`` (see :func:`padded_grid`).
 
     Raises
     ------
@@ -666,28 +380,30 @@ def fixed_tempo(bpm: float, offset: float, duration: float, numerator: int = 4,
     if offset < 0 or not math.isfinite(offset):
         raise TempoError(f"offset must be a time >= 0 in seconds, got {offset:g}")
     p = 60.0 / bpm
-    seed = offset + p * np.arange(2)
-    beats, shift = extend_grid(seed, max(duration, offset + p))
-    return TempoMap(beats, shift, (numerator, denominator), 1.0, "bpm", [])
+    beats = padded_grid(offset + p * np.arange(2), 0, max(duration, offset + p), numerator,
+                        first_note)
+    return TempoMap(beats, 0, (numerator, denominator), 1.0, "bpm", [])
 
 
 def best_offset(bpm: float, values: np.ndarray, classes: Sequence[str], fps: float,
                 numerator: int = 4) -> float:
-    """First-downbeat time for a given BPM: the phase with most envelope on beats."""
-    env = onset_envelope(values, classes)
+    """First-downbeat time for a given BPM: the phase with most onset strength on
+    the beats, then the bar position from :func:`charts.beats.bar_positions`."""
+    oss = beat_tracker.onset_strength(values, classes, fps)
+    env = oss.env
     p = 60.0 / bpm
     n = env.size
     if n == 0 or env.sum() <= 0:
         return 0.0
-    best, best_s = 0.0, -1.0
-    for ph in np.arange(0.0, p, 1.0 / fps):
-        idx = np.round((ph + p * np.arange(int(n / fps / p) + 1)) * fps).astype(int)
-        s = env[idx[idx < n]].sum()
-        if s > best_s:
-            best, best_s = ph, s
+    phases = np.arange(0.0, p, 1.0 / fps)
+    grid = p * np.arange(int(n / fps / p) + 1)
+    idx = np.round((phases[:, None] + grid[None, :]) * fps).astype(np.int64)
+    score = np.where(idx < n, env[np.minimum(idx, n - 1)], 0.0).sum(axis=1)
+    best = float(phases[int(np.argmax(score))])
     beats = best + p * np.arange(int((n / fps - best) / p) + 1)
-    phase = downbeat_phase(beats, values, classes, fps, numerator)
-    return float(best + phase * p)
+    pos = beat_tracker.bar_positions(beats, oss, numerator)
+    down = np.flatnonzero(pos == 0)
+    return float(beats[down[0]]) if down.size else best
 
 
 def tempo_from_midi(path, duration: float) -> TempoMap:
@@ -749,7 +465,7 @@ def tempo_from_midi(path, duration: float) -> TempoMap:
 def tempo_map_for_song(values: np.ndarray, classes: Sequence[str], fps: float,
                        onset_times: Sequence[float], duration: Optional[float] = None,
                        bpm: Optional[float] = None, offset: Optional[float] = None,
-                       tempo_from=None, numerator: int = 4) -> TempoMap:
+                       tempo_from=None, numerator: int = 4, song: str = "") -> TempoMap:
     """The chart's tempo map from the user's options, else tracked.
 
     ``tempo_from`` (a MIDI file) wins, then ``bpm`` (with ``offset``, the
@@ -766,7 +482,6 @@ def tempo_map_for_song(values: np.ndarray, classes: Sequence[str], fps: float,
     if bpm is not None:
         if offset is None:
             offset = best_offset(float(bpm), values, classes, fps, numerator)
-        tm = fixed_tempo(float(bpm), float(offset), duration, numerator)
-        tm.warnings += lead_in_warnings(onset_times)
-        return tm
-    return track_tempo(values, classes, fps, duration, onset_times, numerator)
+        first = min(onset_times) if onset_times else None
+        return fixed_tempo(float(bpm), float(offset), duration, numerator, first_note=first)
+    return track_tempo(values, classes, fps, duration, onset_times, numerator, song=song)
