@@ -12,7 +12,7 @@ The tracker works in four steps, all in numpy:
    alternate one beat apart. The backbeat term is what tells 90 BPM from
    120 (x4/3), 180 (x2) or 60 (x2/3): at those the snare no longer sits on
    beats 2 and 4. The best tempo fixes the range the network may use
-   (/1.3 .. x1.3), so the decoding cannot jump an octave.
+   (/1.45 .. x1.45), so the decoding cannot jump an octave.
 3. **Beats.** A bar-pointer style state space (Krebs, Boeck & Widmer 2015):
    one state per (tempo, position in the beat), tempo an integer number of
    frames per beat. Position advances one frame per frame; at the end of a
@@ -50,7 +50,7 @@ MIN_BPM, MAX_BPM = 50.0, 220.0
 """Tempo range searched for the tempo octave."""
 PRIOR_BPM = 115.0
 """Centre of the tempo prior (log-normal, one octave wide)."""
-RANGE = 1.3
+RANGE = 1.45
 """The network's tempo range is the chosen tempo /RANGE .. x RANGE."""
 HIT_FLOOR = 0.3
 """Kick/snare/cymbal probabilities below this are ignored by the metrical analysis

@@ -631,7 +631,7 @@ def _tempo_values(tm: TempoMap, per_segment) -> List[Tuple[int, int]]:
     """
     changes = tm.tempo_changes()
     out = []
-    written_t = 0.0
+    written_t = float(tm.beats[0])  # tick 0 (at or before the audio start)
     for k, (beat, _) in enumerate(changes):
         end = changes[k + 1][0] if k + 1 < len(changes) else len(tm.beats) - 1
         value, dur = per_segment(end - beat, tm.beats[end] - written_t)

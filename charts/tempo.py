@@ -167,16 +167,17 @@ def padded_grid(beats: np.ndarray, downbeat: int, duration: float, numerator: in
     """Extend beats backwards by whole bars from the first downbeat and forwards
     past ``duration``.
 
-    The grid starts on a downbeat at or before time 0, at least
-    :data:`MIN_LEAD_IN_S` before ``first_note`` (the chart's audio gets the
-    difference as leading silence). The first and last periods are repeated.
+    The grid starts on a downbeat at or before time 0 and, when ``first_note``
+    is given, at least :data:`MIN_LEAD_IN_S` before it (the chart's audio gets
+    the difference as leading silence). The first and last periods are repeated.
     """
     beats = np.asarray(beats, dtype=np.float64)[downbeat:]
     p0, p1 = beats[1] - beats[0], beats[-1] - beats[-2]
     bar = numerator * p0
+    lead = 0.0 if first_note is None else MIN_LEAD_IN_S
     first = beats[0] if first_note is None else min(beats[0], float(first_note))
     start = beats[0]
-    while start > 1e-9 or first - start < MIN_LEAD_IN_S - 1e-9:
+    while start > 1e-9 or first - start < lead - 1e-9:
         start -= bar
     n_pre = int(round((beats[0] - start) / p0))
     pre = beats[0] - p0 * np.arange(n_pre, 0, -1)
