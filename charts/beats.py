@@ -397,9 +397,21 @@ def segment_tempo(beat_times: np.ndarray, min_beats: int = 8, sigma_floor_s: flo
         a = int(arg[b])
         knots.append(a)
         b = a
-    knots = sorted(set(knots))
-    # segments share their boundary beat: knot at the first beat of each segment
-    return np.asarray(knots + [n - 1])
+    knots = sorted(set(knots)) + [n - 1]
+    # the beat where the tempo changes lies on both lines: the split puts it in
+    # either segment, so each inner knot may sit one beat early or late for the
+    # continuous fit; keep the position with the smaller residual
+    for j in range(1, len(knots) - 1):
+        best_k, best_r = knots[j], np.inf
+        for k in (knots[j] - 1, knots[j], knots[j] + 1):
+            if not knots[j - 1] < k < knots[j + 1]:
+                continue
+            trial = knots[:j] + [k] + knots[j + 1:]
+            r = float(np.sum((fit_segments(y, np.asarray(trial)) - y) ** 2))
+            if r < best_r - 1e-12:
+                best_k, best_r = k, r
+        knots[j] = best_k
+    return np.asarray(knots)
 
 
 def fit_segments(beat_times: np.ndarray, knots: np.ndarray) -> np.ndarray:
@@ -423,6 +435,53 @@ def fit_segments(beat_times: np.ndarray, knots: np.ndarray) -> np.ndarray:
     coef, *_ = np.linalg.lstsq(basis, y, rcond=None)
     fitted = basis @ coef
     return fitted if np.all(np.diff(fitted) > 0) else y.copy()
+
+
+def _slice(oss: OnsetStrength, a: int, b: int) -> OnsetStrength:
+    return OnsetStrength(oss.env[a:b], oss.kick[a:b], oss.snare[a:b], oss.cymbal[a:b], oss.fps)
+
+
+def fix_segment_octaves(beats: np.ndarray, knots: np.ndarray, oss: OnsetStrength,
+                        min_seconds: float = 6.0, margin: float = 0.1) -> np.ndarray:
+    """Halve or double the beats of a tempo segment that the network tracked an
+    octave off.
+
+    The network's range (/RANGE .. x RANGE around the song's tempo) cannot
+    always hold a song whose tempo moves a lot (100 -> 128 -> 90 BPM): in the
+    slow part the double tempo may be in range and fit the eighth notes. Each
+    segment of ``min_seconds`` or more is scored on its own with
+    :func:`tempo_scores`; if half (double) its tempo scores ``margin`` higher,
+    every other beat is dropped (the phase with more kick, snare and onset
+    strength kept) or a beat is put halfway between each pair.
+    """
+    beats = np.asarray(beats, dtype=np.float64)
+    fps = oss.fps
+    pieces = []
+    for j in range(len(knots) - 1):
+        a, b = int(knots[j]), int(knots[j + 1])
+        seg = beats[a:b + 1] if j == len(knots) - 2 else beats[a:b]
+        if seg.size < 4 or seg[-1] - seg[0] < min_seconds:
+            pieces.append(seg)
+            continue
+        bpm = 60.0 / float(np.median(np.diff(seg)))
+        bpms, sc = tempo_scores(_slice(oss, int(seg[0] * fps), int(seg[-1] * fps) + 1),
+                                min_bpm=30.0, max_bpm=320.0)
+
+        def near(t):
+            m = np.abs(np.log(bpms / t)) < 0.04
+            return float(sc[m].max()) if m.any() else -np.inf
+        now, half, double = near(bpm), near(bpm / 2), near(bpm * 2)
+        if half > now + margin and half >= double:
+            w = (_strength_at(seg, oss.kick, fps) + _strength_at(seg, oss.snare, fps)
+                 + _strength_at(seg, oss.env, fps))
+            ph = int(np.argmax([w[0::2].sum(), w[1::2].sum()]))
+            seg = seg[ph::2]
+        elif double > now + margin:
+            mids = seg[:-1] + np.diff(seg) / 2
+            seg = np.sort(np.r_[seg, mids])
+        pieces.append(seg)
+    out = np.concatenate(pieces) if pieces else beats
+    return out[np.r_[True, np.diff(out) > 1e-3]]
 
 
 @dataclass
@@ -463,6 +522,11 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     if raw.size < 4:
         return None
     knots = segment_tempo(raw)
+    if len(knots) > 2:
+        fixed = fix_segment_octaves(raw, knots, oss)
+        if fixed.size != raw.size:
+            raw = fixed
+            knots = segment_tempo(raw)
     beats = fit_segments(raw, knots)
     pos = bar_positions(beats, oss, numerator)
     support = float(np.mean(_strength_at(raw, oss.env, fps) > 0.2))
