@@ -55,6 +55,9 @@ RANGE = 1.45
 HIT_FLOOR = 0.3
 """Kick/snare/cymbal probabilities below this are ignored by the metrical analysis
 (accompaniment leaks into them at that level on real mixes)."""
+EDGE_BEATS = 12
+"""A tempo segment this short at the start or end of the tracked beats is dropped when
+its neighbour is at least twice as long."""
 TRANSITION_LAMBDA = 100.0
 OBSERVATION_LAMBDA = 16
 
@@ -500,20 +503,33 @@ class Tracked:
 
 
 def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int = 4,
-          min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM) -> Optional[Tracked]:
+          min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
+          onset_times: Optional[Sequence[float]] = None) -> Optional[Tracked]:
     """Beats, bar positions and tempo segments of an activation matrix.
 
-    Returns None when fewer than 4 beats are found.
+    Beats before the first and after the last onset (``onset_times``, else
+    frames with strong onset strength) by more than half a beat, and leading
+    or trailing beats without onset support, are the network's guesses through
+    silence or noise and are dropped. Returns None when fewer than 4 beats are
+    found.
     """
     oss = onset_strength(values, classes, fps)
     est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
     frames = viterbi_beats(oss.env, fps, est.bpm / RANGE, est.bpm * RANGE)
     if frames.size:
         # beats before the first / after the last onset are the network's guess: drop them
-        act = np.flatnonzero(oss.env > 0.2)
+        if onset_times is not None and len(onset_times):
+            act = np.asarray(onset_times, dtype=np.float64) * fps
+        else:
+            act = np.flatnonzero(oss.env > 0.2)
         if act.size:
             r = 0.5 * 60.0 * fps / est.bpm
-            frames = frames[(frames >= act[0] - r) & (frames <= act[-1] + r)]
+            frames = frames[(frames >= np.min(act) - r) & (frames <= np.max(act) + r)]
+    if frames.size >= 4:  # and leading / trailing beats that no onset supports
+        s = _strength_at(frames / fps, oss.env, fps, 0.03)
+        ok = np.flatnonzero(s > 0.3 * np.median(s))
+        if ok.size:
+            frames = frames[ok[0]:ok[-1] + 1]
     if frames.size < 4:
         return None
     raw = np.maximum.accumulate(refine(frames, oss.env, fps))
@@ -527,6 +543,14 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
         if fixed.size != raw.size:
             raw = fixed
             knots = segment_tempo(raw)
+    # a short tempo segment at either end of a long steady one is most often the
+    # network following an intro or outro without drums (or noise): drop it, the
+    # grid is extended there with its neighbour's tempo (a ramp, all short
+    # segments, keeps them)
+    if len(knots) > 2 and knots[1] - knots[0] < EDGE_BEATS <= (knots[2] - knots[1]) / 2:
+        raw, knots = raw[knots[1]:], knots[1:] - knots[1]
+    if len(knots) > 2 and knots[-1] - knots[-2] < EDGE_BEATS <= (knots[-2] - knots[-3]) / 2:
+        raw, knots = raw[:knots[-2] + 1], knots[:-1]
     beats = fit_segments(raw, knots)
     pos = bar_positions(beats, oss, numerator)
     support = float(np.mean(_strength_at(raw, oss.env, fps) > 0.2))

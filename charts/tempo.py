@@ -283,7 +283,7 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
                           f"{who}the tempo map is the default {DEFAULT_BPM:g} BPM: only "
                           f"{onset_times.size} onsets, too few to track the beat; {fix}")
         return tm
-    tr = beat_tracker.track(values, classes, fps, numerator)
+    tr = beat_tracker.track(values, classes, fps, numerator, onset_times=onset_times)
     if tr is None:
         return _default_map(DEFAULT_BPM, onset_times, duration, numerator,
                             f"{who}beat tracking found too few beats; the tempo map is the "
