@@ -65,10 +65,25 @@ def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
         data = np.concatenate([np.zeros((int(round(pad_s * rate)), data.shape[1]), np.float32), data])
     buf = io.BytesIO()
     try:
-        sf.write(buf, data, int(rate), format="OGG", subtype="VORBIS")
+        write_ogg(buf, data, int(rate))
     except Exception as exc:
         raise OutputError(f"cannot encode song.ogg ({exc}); libsndfile needs Vorbis support") from None
     return buf.getvalue()
+
+
+def write_ogg(target, data: np.ndarray, rate: int, block: int = 16384) -> None:
+    """Encode ``data`` (frames[, channels]) as OGG Vorbis into a path or file object.
+
+    Written in blocks: libsndfile 1.2's Vorbis encoder crashes on one large write
+    (a minute of audio or more).
+    """
+    import soundfile as sf
+
+    data = np.asarray(data, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    with sf.SoundFile(target, "w", int(rate), data.shape[1], format="OGG", subtype="VORBIS") as f:
+        for i in range(0, len(data), block):
+            f.write(data[i:i + block])
 
 
 def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = False,
