@@ -135,6 +135,20 @@ eighths, two gems at once, kicks on the beat. Easy: beats only, one pad plus the
 kicks on beats 1 and 3. All drop ghost notes; each level is reduced from the one above,
 so note density falls by difficulty."""
 
+STRICTER: Tuple[Reduction, ...] = (
+    Reduction((2, 3), max_pads=2, max_total=None, kick_every=Fraction(1)),
+    Reduction((2,), max_pads=1, max_total=2, kick_every=Fraction(1)),
+    Reduction((1,), max_pads=1, max_total=2, kick_every=Fraction(2)),
+    Reduction((1,), max_pads=1, max_total=1, kick_every=Fraction(4)),
+    Reduction((Fraction(1, 2),), max_pads=1, max_total=1, kick_every=Fraction(4)),
+)
+"""When a level's own rule leaves it identical to the level above (a slow song with
+nothing faster than eighths), the first of these stricter rules that changes it is used,
+so every difficulty differs from the one above (scan-chart's ``difficultyNotReduced``)."""
+
+MIN_GAP_MS = 20.0
+"""Gem positions closer than this are merged (scan-chart's ``brokenNote`` is <= 15 ms)."""
+
 PLAYABLE_AUDIO = (".ogg", ".mp3", ".wav", ".opus")
 CHART_FORMATS = ("mid", "chart")
 """``--chart-format``: the games load notes.mid when both exist, so only one is written."""
@@ -499,6 +513,47 @@ def reduce_gems(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
     return _limit(list(per_beat.values()), rule)
 
 
+def reduce_level(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
+    """:func:`reduce_gems` with ``rule``, or with the first of :data:`STRICTER` (that is
+    at least as strict) when ``rule`` changes nothing."""
+    gems = list(gems)
+    out = reduce_gems(gems, rule)
+    if out != gems or not gems:
+        return out
+    for stricter in STRICTER:
+        if min(stricter.divisions) > min(rule.divisions):
+            continue
+        cand = reduce_gems(gems, stricter)
+        if cand != gems and cand:
+            return cand
+    return out
+
+
+def merge_close(gems: Sequence[Gem], tempo_map: TempoMap, min_gap_ms: float) -> List[Gem]:
+    """Gems whose positions lie under ``min_gap_ms`` after the previous position move
+    onto it (one gem per lane; the earlier gem wins), so no two chords are so close
+    that they read as a charting mistake."""
+    positions = sorted({g.position for g in gems})
+    if len(positions) < 2:
+        return list(gems)
+    times = tempo_map.time_at(np.asarray([float(p) for p in positions]))
+    target: Dict[Fraction, Fraction] = {}
+    anchor, anchor_t = positions[0], times[0]
+    for p, t in zip(positions, times):
+        if (t - anchor_t) * 1000.0 < min_gap_ms and p != anchor:
+            target[p] = anchor
+        else:
+            anchor, anchor_t = p, t
+    out: Dict[Tuple[Fraction, str], Gem] = {}
+    for g in sorted(gems, key=lambda g: g.position):
+        pos = target.get(g.position, g.position)
+        key = (pos, g.lane)
+        if key not in out:
+            out[key] = Gem(pos, g.lane, g.cymbal, g.dynamic, g.classes)
+    merged = sorted(out.values(), key=lambda g: (g.position, LANES.index(g.lane)))
+    return _limit(merged, EXPERT_RULE)
+
+
 # ----------------------------------------------------------------------------
 # the chart
 
@@ -593,10 +648,14 @@ def make_chart(onsets: Sequence[Onset], tempo_map: TempoMap, classes: Sequence[s
     expert, col = build_expert(q.notes, lanes, options.dynamics, options.accent_ratio,
                                options.ghost_ratio)
     expert = _limit(expert, EXPERT_RULE)
+    expert = [g for g in expert  # a gem snapped past the audio's end cannot be played
+              if float(tempo_map.time_at(float(g.position))) <= float(song_length) - 0.01
+              or not song_length]
+    expert = merge_close(expert, tempo_map, MIN_GAP_MS)
     diffs = {"Expert": expert}
     prev = expert
     for level in DIFFICULTIES[1:]:
-        prev = reduce_gems(prev, REDUCTIONS[level])
+        prev = reduce_level(prev, REDUCTIONS[level])
         diffs[level] = prev
     if not expert:
         warnings.append("the chart has no notes: no onsets were found in a charted class")

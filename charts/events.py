@@ -137,7 +137,7 @@ def star_power(difficulties: Dict[str, Sequence], n_bars: int,
     idx = np.flatnonzero(playable)
     if idx.size == 0:
         return []
-    spacing = int(np.clip((idx[-1] - idx[0]) // 4, 2, SP_SPACING_BARS))
+    spacing = int(np.clip((idx[-1] - idx[0]) // 4, 3, SP_SPACING_BARS))
     out: List[Phrase] = []
     b = int(idx[0]) + 1 if idx.size > 1 else int(idx[0])
     while b < n_bars:
