@@ -52,6 +52,11 @@ PRIOR_BPM = 115.0
 """Centre of the tempo prior (log-normal, one octave wide)."""
 RANGE = 1.45
 """The network's tempo range is the chosen tempo /RANGE .. x RANGE."""
+GAP_BEATS = 4
+MIN_BLOCK_BEATS = 8
+"""See :func:`main_blocks`."""
+BACKBONE_WEIGHT = 0.5
+"""Share of kick and snare in :func:`beat_salience`."""
 HIT_FLOOR = 0.3
 """Kick/snare/cymbal probabilities below this are ignored by the metrical analysis
 (accompaniment leaks into them at that level on real mixes)."""
@@ -201,6 +206,16 @@ def estimate_tempo(oss: OnsetStrength, **kw) -> TempoEstimate:
 
 # ----------------------------------------------------------------------------
 # beat DBN
+
+
+def beat_salience(oss: OnsetStrength, backbone: float = BACKBONE_WEIGHT) -> np.ndarray:
+    """What the network's beat states reward: the onset strength, with kick and snare
+    (which sit on the beats in most grooves, while hi-hats fill the off-beats) given
+    ``backbone`` of the weight, so the beats do not slip onto the off-beats."""
+    ks = _smooth(np.maximum(oss.kick, oss.snare), oss.fps, 0.005)
+    top = ks.max()
+    ks = ks / top if top > 0 else ks
+    return np.clip((1 - backbone) * oss.env + backbone * ks, 0.0, 1.0)
 
 
 def viterbi_beats(env: np.ndarray, fps: float, min_bpm: float, max_bpm: float,
@@ -353,14 +368,16 @@ def beat_jitter(beat_times: np.ndarray) -> float:
 
 
 def segment_tempo(beat_times: np.ndarray, min_beats: int = 8, sigma_floor_s: float = 0.008,
-                  penalty: float = 40.0) -> np.ndarray:
+                  penalty: float = 40.0, min_change: float = 0.015) -> np.ndarray:
     """Beat indices where the tempo changes: optimal segmentation into straight lines.
 
     Each segment of beats is fitted by a line (constant tempo); the split
     minimises ``sum(residual^2) / sigma^2 + penalty * n_segments`` (dynamic
     programming over all split points, segments of ``min_beats`` or more), with
     ``sigma`` the beats' own jitter (:func:`beat_jitter`, at least
-    ``sigma_floor_s``). A steady song, however noisy its beats, is one segment.
+    ``sigma_floor_s``). Neighbouring segments whose tempos differ by less than
+    ``min_change`` (relative) are then merged: a steady song, however noisy its
+    beats, is one segment.
 
     Returns
     -------
@@ -401,6 +418,14 @@ def segment_tempo(beat_times: np.ndarray, min_beats: int = 8, sigma_floor_s: flo
         knots.append(a)
         b = a
     knots = sorted(set(knots)) + [n - 1]
+    # a tempo "change" smaller than min_change is timing noise, not a change: merge
+    while len(knots) > 2:
+        periods = [np.polyfit(i[a:b + 1], y[a:b + 1], 1)[0] for a, b in zip(knots[:-1], knots[1:])]
+        rel = [abs(p1 / p0 - 1) for p0, p1 in zip(periods[:-1], periods[1:])]
+        j = int(np.argmin(rel))
+        if rel[j] >= min_change:
+            break
+        del knots[j + 1]
     # the beat where the tempo changes lies on both lines: the split puts it in
     # either segment, so each inner knot may sit one beat early or late for the
     # continuous fit; keep the position with the smaller residual
@@ -487,6 +512,30 @@ def fix_segment_octaves(beats: np.ndarray, knots: np.ndarray, oss: OnsetStrength
     return out[np.r_[True, np.diff(out) > 1e-3]]
 
 
+def main_blocks(frames: np.ndarray, strength: np.ndarray, gap_beats: int = GAP_BEATS,
+                min_block: int = MIN_BLOCK_BEATS) -> np.ndarray:
+    """The beats from the first to the last *block* of the song's drums.
+
+    A beat is supported when an onset within 30 ms has ``0.3`` of the median
+    strength. Runs of ``gap_beats`` or more unsupported beats split the beats
+    into blocks; blocks with fewer than ``min_block`` supported beats before the
+    first or after the last long block (a few hits in an intro or an outro,
+    with the network guessing the tempo through the gap) are dropped, as are the
+    unsupported beats at either end.
+    """
+    ok = strength > 0.3 * np.median(strength)
+    if not ok.any():
+        return frames
+    idx = np.flatnonzero(ok)
+    # blocks of supported beats separated by >= gap_beats unsupported ones
+    splits = np.flatnonzero(np.diff(idx) > gap_beats) + 1
+    blocks = np.split(idx, splits)
+    long = [b for b in blocks if b.size >= min_block]
+    if not long:
+        return frames[idx[0]:idx[-1] + 1]
+    return frames[long[0][0]:long[-1][-1] + 1]
+
+
 @dataclass
 class Tracked:
     """What :func:`track` found (times in seconds of the audio)."""
@@ -515,7 +564,7 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     """
     oss = onset_strength(values, classes, fps)
     est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
-    frames = viterbi_beats(oss.env, fps, est.bpm / RANGE, est.bpm * RANGE)
+    frames = viterbi_beats(beat_salience(oss), fps, est.bpm / RANGE, est.bpm * RANGE)
     if frames.size:
         # beats before the first / after the last onset are the network's guess: drop them
         if onset_times is not None and len(onset_times):
@@ -526,10 +575,7 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
             r = 0.5 * 60.0 * fps / est.bpm
             frames = frames[(frames >= np.min(act) - r) & (frames <= np.max(act) + r)]
     if frames.size >= 4:  # and leading / trailing beats that no onset supports
-        s = _strength_at(frames / fps, oss.env, fps, 0.03)
-        ok = np.flatnonzero(s > 0.3 * np.median(s))
-        if ok.size:
-            frames = frames[ok[0]:ok[-1] + 1]
+        frames = main_blocks(frames, _strength_at(frames / fps, oss.env, fps, 0.03))
     if frames.size < 4:
         return None
     raw = np.maximum.accumulate(refine(frames, oss.env, fps))

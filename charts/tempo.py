@@ -36,7 +36,7 @@ LOW_CONFIDENCE = 0.4
 MIN_ONSETS = 8
 """Fewer onsets than this are not tracked; the map is the default BPM."""
 
-OCTAVE_MARGIN = 0.1
+OCTAVE_MARGIN = 0.03
 """Below this score margin (:attr:`charts.beats.TempoEstimate.margin`) the warning
 names the tempo relative that fitted almost as well."""
 
