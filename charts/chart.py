@@ -743,7 +743,9 @@ class ChartData:
     song : dict
         ``[Song]`` entries (.chart) or the first track's name (.mid).
     events : list of (tick, text)
-        Global events.
+        Global events (sections, end).
+    star_power, fills : list of (start_tick, end_tick)
+        Star Power phrases and drum fills (activation lanes).
     """
 
     resolution: int
@@ -752,6 +754,8 @@ class ChartData:
     notes: Dict[str, List[ChartNote]] = field(default_factory=dict)
     song: Dict[str, str] = field(default_factory=dict)
     events: List[Tuple[int, str]] = field(default_factory=list)
+    star_power: List[Tuple[int, int]] = field(default_factory=list)
+    fills: List[Tuple[int, int]] = field(default_factory=list)
 
     def seconds(self, tick: float) -> float:
         """Time in seconds of a tick (integrating the tempo events)."""

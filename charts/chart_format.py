@@ -149,6 +149,9 @@ def read_chart(path) -> ChartData:
                     by_tick.setdefault(int(key), set()).add(int(parts[1]))
                 except (ValueError, IndexError):
                     raise ChartReadError(f"{path}: bad note {key} = {value}") from None
+            elif parts and parts[0] == "S" and level == "Expert" and len(parts) >= 3:
+                span = (int(key), int(key) + int(parts[2]))
+                {"2": data.star_power, "64": data.fills}.get(parts[1], []).append(span)
         notes = []
         for tick, types in by_tick.items():
             for t in types:

@@ -168,6 +168,8 @@ def read_notes_mid(path) -> ChartData:
             if msg.note in open_:
                 spans.setdefault(msg.note, []).append((open_.pop(msg.note), tick))
     markers = {lane: spans.get(n, []) for n, lane in TOM_MARKER_LANE.items()}
+    data.star_power = sorted(spans.get(STAR_POWER_NOTE, []))
+    data.fills = sorted(spans.get(FILL_NOTES[0], []))
     for level, base in MID_BASE.items():
         notes = []
         for k, lane in enumerate(LANE_ORDER):
