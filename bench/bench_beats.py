@@ -5,7 +5,8 @@
                                 [--enst /work/enst/mixes] [--clips 24] [--changing 8]
 
 Every clip is rendered once with the test-split kits (training.render) from a
-generated groove whose beat times are known exactly, then run through the
+generated groove whose beat times are known exactly, or from a Groove MIDI
+validation performance (played to a click: beat k at k * 60 / bpm), then run through the
 shipped model (:class:`transcribe.inference.Transcriber`): the tracker sees the
 model's own activations, never the true onsets. Activations are cached in
 ``--cache`` so the tracker can be re-scored in seconds.
@@ -165,6 +166,52 @@ def render_clips(cache: Path, n_constant: int, n_changing: int, seconds: float =
     return rows
 
 
+def render_gmd_clips(cache: Path, n: int, gmd_dir, seconds: float = 30.0):
+    """Render (once) ``n`` Groove MIDI validation performances (played to a click at the
+    listed BPM: beat k at ``k * 60 / bpm`` s of the MIDI file) as ``seconds`` clips
+    starting on a bar line."""
+    import soundfile as sf
+
+    from training.groove_midi import list_performances, load_events
+    from training.kits import cached_kit, registry
+    from training.render import render_events
+
+    path = cache / "gmd.json"
+    if path.exists():
+        rows = json.loads(path.read_text())
+        if len(rows) >= n:
+            return rows[:n]
+    perfs = [p for p in list_performances(gmd_dir) if p.split == "validation" and "_beat_" in p.path
+             and p.duration >= seconds + 4]
+    seen, chosen = set(), []
+    for p in sorted(perfs, key=lambda p: (p.style, p.path)):  # one per style first
+        if p.style.split("/")[0] not in seen:
+            seen.add(p.style.split("/")[0])
+            chosen.append(p)
+    chosen += [p for p in perfs if p not in chosen]
+    specs = {s.kit_id: s for s in registry()}
+    kits = [cached_kit(next(s for k, s in specs.items() if k == kid or s.family == kid),
+                       cache / "kits") for kid in KITS]
+    rows = []
+    for i, perf in enumerate(chosen[:n]):
+        spb = 60.0 / perf.bpm
+        events = load_events(perf)
+        start = 4 * spb * int(np.ceil((events[0][0] + 2 * spb) / (4 * spb)))
+        ev = [(t - start + 1.0, c, v) for t, c, v in events if start - 1.0 <= t < start + seconds - 1.0]
+        beats = 1.0 + spb * np.arange(int((seconds - 1.0) / spb))
+        rng = np.random.default_rng(2000 + i)
+        audio, _ = render_events(kits[i % len(kits)], ev, seconds, rng)
+        audio = (audio / (np.abs(audio).max() + 1e-9) * 0.8).astype(np.float32)
+        name = f"gmd{i:02d}_{perf.style.replace('/', '-')}"
+        sf.write(str(cache / f"{name}.flac"), audio, 44100, format="FLAC", subtype="PCM_16")
+        rows.append({"name": name, "audio": str(cache / f"{name}.flac"), "style": perf.style,
+                     "tempo": perf.bpm, "kind": "GMD", "changing": False,
+                     "beats": [float(b) for b in beats], "downbeats": [float(b) for b in beats[::4]],
+                     "source": perf.path})
+    path.write_text(json.dumps(rows))
+    return rows
+
+
 def enst_pieces(folder: Path):
     """ENST minus-one mixes with a tempo in their name."""
     rows = []
@@ -258,6 +305,8 @@ def main(argv=None):
     ap.add_argument("--enst", default="/work/enst/mixes")
     ap.add_argument("--clips", type=int, default=24, help="constant-tempo clips")
     ap.add_argument("--changing", type=int, default=8, help="changing-tempo clips")
+    ap.add_argument("--gmd", type=int, default=40, help="Groove MIDI validation performances (at most)")
+    ap.add_argument("--gmd-dir", default="/work/shared/data/groove_midi")
     ap.add_argument("--json", default=None, help="also write the rows here")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
@@ -270,16 +319,24 @@ def main(argv=None):
             tr.append(Transcriber(args.model))
         return tr[0]
     rows = render_clips(cache, args.clips, args.changing)
+    try:
+        gmd = render_gmd_clips(cache, args.gmd, args.gmd_dir) if args.gmd else []
+        if args.gmd and not gmd:
+            print(f"(no Groove MIDI performances in {args.gmd_dir})")
+        rows += gmd
+    except (OSError, StopIteration, ValueError) as exc:  # no dataset or kits here
+        print(f"(no Groove MIDI clips: {exc})")
     rendered = evaluate(rows, cache, transcriber)
     enst = evaluate(enst_pieces(Path(args.enst)), cache, transcriber) if Path(args.enst).is_dir() else []
     fs = [r["F"] for r in rendered]
     print()
     for label, rs in (("rendered constant", [r for r in rendered if r["kind"] == "constant"]),
-                      ("rendered changing", [r for r in rendered if r["kind"] != "constant"]),
+                      ("Groove MIDI", [r for r in rendered if r["kind"] == "GMD"]),
+                      ("rendered changing", [r for r in rendered if r["kind"] not in ("constant", "GMD")]),
                       ("ENST minus-one", enst)):
         if rs:
             f = [r["F"] for r in rs if r["F"] is not None]
-            steady = [r["markers"] for r in rs if r["kind"] in ("constant", "ENST")]
+            steady = [r["markers"] for r in rs if r["kind"] in ("constant", "ENST", "GMD")]
             print(f"{label:18s} n={len(rs):2d} tempo ok {np.mean([r['ok'] for r in rs]):6.1%}"
                   + (f"  mean F {np.mean(f):.3f}" if f else "")
                   + (f"  one marker {np.mean([m == 1 for m in steady]):6.1%}" if steady else ""))
