@@ -181,3 +181,15 @@ def test_mid_has_star_power_fills_sections_and_one_end(chart, tmp_path):
     back = read_notes_mid(tmp_path / "notes.mid")
     assert len(back.notes["Expert"]) == len(chart.difficulties["Expert"])
     assert Fraction(0) == chart.sections[0][0]
+
+
+def test_picture_of_a_chart_folder(chart, tmp_path):
+    """charts.picture draws what the written notes.mid holds (docs/chart.png)."""
+    import matplotlib.image as mpimg
+
+    from charts.picture import main
+
+    write_chart_folder(tmp_path / "song", chart)
+    assert main([str(tmp_path / "song"), str(tmp_path / "chart.png"), "--bars", "4"]) == 0
+    img = mpimg.imread(tmp_path / "chart.png")
+    assert img.shape[0] > 300 and img.shape[1] > 600
