@@ -1,10 +1,15 @@
 """Built-in export: a rhythm-game chart folder for Clone Hero, YARG and Rock Band.
 
-Active when ``transcribe ... --chart DIR`` asks for it (``"chart"`` in
-``context.state["exports"]``). For each song it writes ``DIR/<stem>/``
-(or ``DIR`` itself with ``subfolder: false``) holding ``notes.mid``,
-``notes.chart``, ``song.ini`` and a copy of the audio as ``song.<ext>``. The
-GM MIDI file is left unquantised; only the chart is snapped to the beat grid.
+The bridge between the core transcription and the chart engine (the
+``charts`` package, which ``transcribe`` never imports). Active when
+``transcribe ... --chart DIR`` asks for it (``"chart"`` in
+``context.state["exports"]``). For each song it writes ``DIR/<stem>/`` (or
+``DIR`` itself with ``subfolder: false``) holding ``notes.mid`` (or
+``notes.chart`` with ``--chart-format chart``), ``song.ini``, the audio as
+``song.ogg`` and ``album.jpg``/``.png`` when the file carries art. Title,
+artist, album, genre and year come from ``--title`` ... ``--year``, else the
+file's tags. The GM MIDI file is left unquantised; only the chart is snapped
+to the beat grid.
 
 Configuration (``plugins_config.chart``; see ``docs/charts.md``)::
 
@@ -15,7 +20,9 @@ Configuration (``plugins_config.chart``; see ``docs/charts.md``)::
         max_shift_ms: 60
         dynamics: true                    # accents / ghost notes
         subfolder: true
-        artist: Unknown Artist
+        hihat_pedal: none                 # or kick / yellow_cymbal: chart the pedal
+        chart_format: mid                 # or chart
+        star_power: true                  # also fills, sections, album_art
 
 ``--bpm``, ``--offset`` and ``--tempo-from`` arrive here as ``bpm``, ``offset``
 and ``tempo_from``. Warnings (default tempo, short lead-in, low tracking
@@ -27,10 +34,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from transcribe import charts
+from charts import chart as charts
+from charts import folder as chart_folder
+from charts.metadata import read_tags
+from charts.tempo import tempo_map_for_song
 from transcribe.errors import OutputError
 from transcribe.hookspecs import hookimpl
-from transcribe.tempo import tempo_map_for_song
 
 NAME = "chart"
 
@@ -56,14 +65,16 @@ def tempo_map_for(context, onsets, activations, audio_path=""):
     tm = context.state.get("chart_tempo_map")
     if tm is None:
         opts = options(context)
+        name = Path(audio_path).name if audio_path else "song"
         tm = tempo_map_for_song(activations.values, activations.classes, activations.fps,
                                 [o.time for o in onsets], activations.duration,
                                 bpm=opts.bpm, offset=opts.offset, tempo_from=opts.tempo_from,
-                                numerator=opts.time_signature)
+                                numerator=opts.time_signature, song=name)
+        if not (opts.copy_audio and audio_path and Path(audio_path).is_file()):
+            tm = tm.from_audio_start()  # no song.ogg to pad: tick 0 is the audio's start
         context.state["chart_tempo_map"] = tm
-        name = Path(audio_path).name if audio_path else "song"
         for w in tm.warnings:
-            warn(context, f"{name}: {w}")
+            warn(context, w if w.startswith(name) else f"{name}: {w}")
         bpms = [b for _, b in tm.tempo_changes()]
         context.log(f"  tempo map ({tm.source}): {len(bpms)} tempo events, "
                     f"{min(bpms):.2f}-{max(bpms):.2f} BPM, confidence {tm.confidence:.2f}")
@@ -86,21 +97,24 @@ def drumscribe_export(onsets, activations, audio_path, out_dir, context):
     folder = Path(out_dir) / audio.stem if opts.subfolder else Path(out_dir)
     tm = tempo_map_for(context, onsets, activations, audio_path)
     copy = opts.copy_audio and audio.is_file()
-    audio_name = charts.chart_files(folder, audio)["audio"].name if copy else None
+    audio_name = "song.ogg" if copy else None
+    tags, art = read_tags(audio) if audio.is_file() else ({}, None)
     chart, report = charts.make_chart(onsets, tm, activations.classes, opts, name=audio.stem,
                                       song_length=activations.duration,
                                       groups=charts.groups_of(context.config),
-                                      audio_name=audio_name)
+                                      audio_name=audio_name, metadata=tags)
     warnings = list(report.warnings)
-    if copy:
-        w = charts.audio_warning(audio)
-        if w:
-            warnings.append(w)
+    missing = [k for k, v in (("artist", chart.artist != "Unknown Artist"), ("album", chart.album),
+                              ("genre", chart.genre), ("year", chart.year)) if not v]
+    if missing:
+        warnings.append(f"no {', '.join(missing)} in the file's tags: the games list the song "
+                        f"without them; pass {' '.join('--' + k for k in missing)}")
     for w in warnings:
         warn(context, f"{audio.name}: {w}")
     overwrite = bool(context.state.get("overwrite")) or opts.overwrite  # --overwrite or config
     try:
-        paths = charts.write_chart_folder(folder, chart, audio if copy else None, overwrite)
+        paths = chart_folder.write_chart_folder(folder, chart, audio if copy else None, overwrite,
+                                                opts.chart_format, art if opts.album_art else None)
     except OutputError as exc:
         if "exists" not in str(exc):
             raise
@@ -108,5 +122,7 @@ def drumscribe_export(onsets, activations, audio_path, out_dir, context):
                           "choose another --chart folder, or pass --overwrite") from None
     q = report.quantize
     context.log(f"  chart: {q.summary()}; " + ", ".join(
-        f"{lvl} {len(chart.difficulties[lvl])}" for lvl in charts.DIFFICULTIES) + " gems")
+        f"{lvl} {len(chart.difficulties[lvl])}" for lvl in charts.DIFFICULTIES)
+        + f" gems, {len(chart.star_power)} Star Power phrases, {len(chart.fills)} fills, "
+        f"{len(chart.sections)} sections")
     return paths

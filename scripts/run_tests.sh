@@ -8,4 +8,11 @@ VENV="${VENV:-.venv}"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q torch==2.13.0
 "$VENV/bin/python" -m pip install -q -e '.[test]'
+# scan-chart (npm) for tests/test_scan_chart.py, when node and npm are there (CI installs
+# them; elsewhere that test is skipped with the reason). Its GitHub-only dependency
+# stream-audio-fingerprint is replaced by the empty stub in tests/scan_chart (npm overrides).
+if command -v npm >/dev/null 2>&1 && [ ! -d tests/scan_chart/node_modules/scan-chart ]; then
+    npm ci --prefix tests/scan_chart --no-audit --no-fund --silent \
+        || echo "warning: npm ci of scan-chart failed; tests/test_scan_chart.py will skip" >&2
+fi
 "$VENV/bin/python" -m pytest "$@"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from transcribe.hookspecs import Onset
-from transcribe.quantize import QuantizeError, grid_divisions, quantize_onsets
-from transcribe.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
+from charts.quantize import QuantizeError, grid_divisions, quantize_onsets
+from charts.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
                               tempo_map_for_song, track_tempo)
 from transcribe.vocabulary import CLASS_NAMES
 
@@ -74,14 +74,19 @@ def grid_errors(tm, beats):
 def test_beat_grid_within_10ms_without_drift(kind):
     beats, _, tm = tracked(kind)
     err, idx = grid_errors(tm, beats)
-    assert err.max() < 0.010, f"{kind}: max beat error {err.max() * 1000:.2f} ms"
+    # a ramp is charted as constant-tempo segments (markers only where a line no longer
+    # fits): within 21 ms there, 10 ms elsewhere
+    tol = 0.021 if kind == "accelerating" else 0.010
+    assert err.max() < tol, f"{kind}: max beat error {err.max() * 1000:.2f} ms"
     # one grid beat per true beat, none skipped or inserted: no cumulative drift
     assert np.all(np.diff(idx) == 1)
-    assert err[-8:].mean() < 0.006
+    assert err[-8:].mean() < (0.008 if kind == "accelerating" else 0.006)
     # the downbeat is a bar line of the groove (kick + crash on beat 0)
     assert (idx[0] - tm.downbeat) % 4 == 0
     assert tm.confidence >= 0.4 and not any("confidence" in w for w in tm.warnings)
-    assert tm.beats[0] == 0.0 and tm.beats[-1] >= beats[-1]
+    # tick 0 is a downbeat at or before the audio's start, 2 s or more before the first note
+    assert tm.downbeat == 0 and tm.beats[0] <= 0 and beats[0] - tm.beats[0] >= 2.0
+    assert tm.time_signatures() == [(0, 4, 4)] and tm.beats[-1] >= beats[-1]
 
 
 @pytest.mark.parametrize("kind", ["constant", "two_changes"])
@@ -100,14 +105,14 @@ def test_human_timing_and_noise_keep_one_tempo_per_section(kind):
 def test_tempo_events_follow_the_song():
     beats, _, tm = tracked("constant")
     changes = tm.tempo_changes()
-    assert len(changes) <= 2  # an optional lead-in beat, then one tempo
+    assert len(changes) == 1  # no lead-in beat: the audio gets leading silence instead
     assert changes[-1][1] == pytest.approx(117.3, abs=0.05)
     beats, _, tm = tracked("two_changes")
-    bpms = [b for i, b in tm.tempo_changes() if i > 0]
+    bpms = [b for i, b in tm.tempo_changes()]
     assert len(bpms) == 3
     assert bpms == pytest.approx([100.0, 128.0, 90.0], abs=0.1)
     beats, _, tm = tracked("accelerating")
-    bpms = [b for i, b in tm.tempo_changes() if i > 0]
+    bpms = [b for i, b in tm.tempo_changes()]
     assert len(bpms) > 5 and np.all(np.diff(bpms) > 0)  # tempo drifts up, event by event
 
 
@@ -116,7 +121,7 @@ def test_lead_in_and_default_warnings():
     tm = track_tempo(v, classes, FPS, onset_times=[0.5, 1.0])
     assert tm.source == "default" and tm.confidence == 0.0
     assert any("default 120 BPM" in w for w in tm.warnings)
-    assert any("under 2 s" in w for w in tm.warnings)
+    assert 0.5 - tm.beats[0] >= 2.0  # leading silence instead of a short lead-in
     beats, _, tm = tracked("constant")
     assert not tm.warnings  # first note at 2.5 s, confident
 
@@ -133,8 +138,8 @@ def test_low_confidence_warns_on_arrhythmic_onsets():
 
 def test_fixed_bpm_keeps_fractional_tempo_and_offset():
     tm = fixed_tempo(117.3, 2.0, 30.0)
-    assert tm.beats[0] == 0.0
-    assert tm.beats[tm.downbeat] == pytest.approx(2.0)
+    assert -4 * 60 / 117.3 < tm.beats[0] <= 0 and tm.downbeat == 0
+    assert np.min(np.abs(tm.beats - 2.0)) < 1e-9
     assert tm.tempo_changes()[-1][1] == pytest.approx(117.3)
     assert tm.beats[-1] >= 30.0
     sig = tm.time_signatures()
@@ -199,7 +204,7 @@ def test_quantised_notes_match_generating_positions(kind):
     got = sorted(n.position - base for n in rep.notes)
     assert got == sorted(p for p, _ in truth)
     assert rep.unsnapped == 0 and rep.merged == 0
-    assert rep.max_shift_ms < 20 and rep.mean_shift_ms < 10
+    assert rep.max_shift_ms < (30 if kind == "accelerating" else 20) and rep.mean_shift_ms < 10
 
 
 def test_quantise_never_merges_classes_and_respects_max_shift():
@@ -230,7 +235,8 @@ def test_quantise_picks_the_nearer_grid_per_note():
 
 
 def test_short_lead_in_merges_into_the_first_beat():
-    tm = fixed_tempo(120.0, 0.1, 3.0)  # 0.1 s before the first beat: too short for a beat
+    # without song.ogg to pad, tick 0 is the audio's start:
+    tm = fixed_tempo(120.0, 0.1, 3.0).from_audio_start()  # 0.1 s: too short for a beat
     assert tm.beats[:4] == pytest.approx([0.0, 0.6, 1.1, 1.6])
     assert tm.tempo_changes()[0][1] == pytest.approx(100.0)  # lead-in 0.6 s
     assert tm.tempo_changes()[1][1] == pytest.approx(120.0)

@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="chart: time of the first downbeat in seconds (with --bpm)")
     p.add_argument("--tempo-from", default=None, metavar="MIDI",
                    help="chart: take the tempo map from this MIDI file")
+    p.add_argument("--chart-format", choices=("mid", "chart"), default=None,
+                   help="chart: write notes.mid (default) or notes.chart, never both")
+    for tag in ("title", "artist", "album", "genre", "year"):
+        p.add_argument(f"--{tag}", default=None,
+                       help=f"chart: the song's {tag} (default: the audio file's tags)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--force", action="store_true",
                    help="accept a calibration file made for another model")
@@ -115,7 +120,10 @@ def _main(argv, reports: list) -> int:
     if args.bpm is not None and args.tempo_from:
         parser.error("--bpm and --tempo-from exclude each other")
     chart_opts = {k: v for k, v in (("bpm", args.bpm), ("offset", args.offset),
-                                    ("tempo_from", args.tempo_from)) if v is not None}
+                                    ("tempo_from", args.tempo_from), ("name", args.title),
+                                    ("artist", args.artist), ("album", args.album),
+                                    ("genre", args.genre), ("year", args.year),
+                                    ("chart_format", args.chart_format)) if v is not None}
 
     from . import api  # heavy imports only after --help
 

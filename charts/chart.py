@@ -27,21 +27,19 @@ all of them may be written.
 from __future__ import annotations
 
 import math
-import shutil
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple
 
-import mido
 import numpy as np
 
-from .errors import ConfigError
-from .hookspecs import Onset
-from .io import atomic_write, check_writable
+from transcribe.errors import ConfigError, DrumscribeError
+from transcribe.hookspecs import Onset
+from . import events as song_events
 from .quantize import QuantizeReport, grid_divisions, quantize_onsets
 from .tempo import TempoMap
-from .vocabulary import group_of
+from transcribe.vocabulary import group_of
 
 PAD_LANES = ("yellow", "blue", "green")
 LANES = ("kick", "red") + PAD_LANES
@@ -66,7 +64,7 @@ DEFAULT_LANES: Dict[str, str] = {
     "snare_rim": "red",
     "side_stick": "red",
     "hihat_closed": "yellow_cymbal",
-    "hihat_pedal": "yellow_cymbal",
+    "hihat_pedal": "none",  # plugins_config.chart.hihat_pedal maps it (e.g. kick)
     "hihat_open": "yellow_cymbal",
     "ride": "blue_cymbal",
     "ride_bell": "blue_cymbal",
@@ -104,39 +102,56 @@ class Reduction:
     Attributes
     ----------
     divisions : tuple of int
-        Allowed positions per beat (2 = eighths, 3 = eighth triplets, 1 = beats).
+        Allowed pad positions per beat (2 = eighths, 3 = eighth triplets, 1 = beats).
     max_pads : int
         Most red/yellow/blue/green gems at one position.
     max_total : int or None
         Most gems at one position counting the kick.
     drop_ghosts : bool
         Drop ghost notes.
+    kick_every : Fraction or None
+        Kicks only on multiples of this many beats from tick 0 (a downbeat);
+        None: on the pad positions.
     """
 
     divisions: Tuple[int, ...]
     max_pads: int
     max_total: Optional[int]
     drop_ghosts: bool = True
+    kick_every: Optional[Fraction] = None
 
+
+EXPERT_RULE = Reduction((48,), max_pads=2, max_total=None, drop_ghosts=False)
+"""Expert keeps every position but, as published charts do, never more than two
+pads (two hands) plus the kick at once."""
 
 REDUCTIONS: Dict[str, Reduction] = {
-    "Hard": Reduction((2, 3), max_pads=2, max_total=None),
-    "Medium": Reduction((1,), max_pads=2, max_total=2),
-    "Easy": Reduction((1,), max_pads=1, max_total=2),
+    "Hard": Reduction((2, 3), max_pads=2, max_total=None, kick_every=Fraction(1, 2)),
+    "Medium": Reduction((2,), max_pads=2, max_total=2, kick_every=Fraction(1)),
+    "Easy": Reduction((1,), max_pads=1, max_total=2, kick_every=Fraction(2)),
 }
-"""Hard: eighths and eighth triplets, two hands and a kick. Medium: beats only, two
-gems at once. Easy: beats only, one pad plus the kick. All drop ghost notes."""
+"""Hard: eighths and eighth triplets, two hands and a kick, kicks on eighths. Medium:
+eighths, two gems at once, kicks on the beat. Easy: beats only, one pad plus the kick,
+kicks on beats 1 and 3. All drop ghost notes; each level is reduced from the one above,
+so note density falls by difficulty."""
 
-EXPERT_MID_NOTES = {"kick": 96, "red": 97, "yellow": 98, "blue": 99, "green": 100}
-MID_DIFF_OFFSET = {"Expert": 0, "Hard": -12, "Medium": -24, "Easy": -36}
-TOM_MARKERS = {"yellow": 110, "blue": 111, "green": 112}
-CHART_NOTES = {"kick": 0, "red": 1, "yellow": 2, "blue": 3, "green": 4}
-CHART_CYMBAL = {"yellow": 66, "blue": 67, "green": 68}
-CHART_ACCENT = {"red": 34, "yellow": 35, "blue": 36, "green": 37}
-CHART_GHOST = {"red": 40, "yellow": 41, "blue": 42, "green": 43}
-MID_RESOLUTION = 480
-CHART_RESOLUTION = 192
+STRICTER: Tuple[Reduction, ...] = (
+    Reduction((2, 3), max_pads=2, max_total=None, kick_every=Fraction(1)),
+    Reduction((2,), max_pads=1, max_total=2, kick_every=Fraction(1)),
+    Reduction((1,), max_pads=1, max_total=2, kick_every=Fraction(2)),
+    Reduction((1,), max_pads=1, max_total=1, kick_every=Fraction(4)),
+    Reduction((Fraction(1, 2),), max_pads=1, max_total=1, kick_every=Fraction(4)),
+)
+"""When a level's own rule leaves it identical to the level above (a slow song with
+nothing faster than eighths), the first of these stricter rules that changes it is used,
+so every difficulty differs from the one above (scan-chart's ``difficultyNotReduced``)."""
+
+MIN_GAP_MS = 20.0
+"""Gem positions closer than this are merged (scan-chart's ``brokenNote`` is <= 15 ms)."""
+
 PLAYABLE_AUDIO = (".ogg", ".mp3", ".wav", ".opus")
+CHART_FORMATS = ("mid", "chart")
+"""``--chart-format``: the games load notes.mid when both exist, so only one is written."""
 
 
 # ----------------------------------------------------------------------------
@@ -156,8 +171,17 @@ class ChartOptions:
     subfolder: bool = True
     overwrite: bool = False
     copy_audio: bool = True
-    artist: str = "Unknown Artist"
+    artist: Optional[str] = None
     name: Optional[str] = None
+    album: Optional[str] = None
+    genre: Optional[str] = None
+    year: Optional[str] = None
+    hihat_pedal: str = "none"
+    chart_format: str = "mid"
+    star_power: bool = True
+    fills: bool = True
+    sections: bool = True
+    album_art: bool = True
     time_signature: int = 4
     bpm: Optional[float] = None
     offset: Optional[float] = None
@@ -219,14 +243,26 @@ def chart_options(section: Mapping, where: str = "plugins_config.chart") -> Char
         opts.accent_ratio = num("accent_ratio", 1, 10)
     if "ghost_ratio" in section:
         opts.ghost_ratio = num("ghost_ratio", 0, 1)
-    for key in ("dynamics", "subfolder", "overwrite", "copy_audio"):
+    for key in ("dynamics", "subfolder", "overwrite", "copy_audio", "star_power", "fills",
+                "sections", "album_art"):
         if key in section:
             setattr(opts, key, flag(key))
-    for key in ("artist", "name", "tempo_from"):
+    for key in ("artist", "name", "album", "genre", "year", "tempo_from"):
         if key in section and section[key] is not None:
-            if not isinstance(section[key], (str, Path)):
+            if not isinstance(section[key], (str, Path, int)) or isinstance(section[key], bool):
                 raise ConfigError(f"{where}.{key} must be a string, got {section[key]!r}")
             setattr(opts, key, str(section[key]))
+    if "hihat_pedal" in section:
+        lane = "none" if section["hihat_pedal"] is None else section["hihat_pedal"]
+        if lane not in LANE_NAMES:
+            raise ConfigError(f"{where}.hihat_pedal: unknown lane {lane!r}; use one of "
+                              f"{', '.join(LANE_NAMES)} (default none: the pedal is not charted)")
+        opts.hihat_pedal = lane
+    if "chart_format" in section:
+        if section["chart_format"] not in CHART_FORMATS:
+            raise ConfigError(f"{where}.chart_format must be one of {', '.join(CHART_FORMATS)}, "
+                              f"got {section['chart_format']!r}")
+        opts.chart_format = section["chart_format"]
     if "time_signature" in section:
         opts.time_signature = int(num("time_signature", 1, 32))
     if section.get("bpm") is not None:
@@ -447,6 +483,14 @@ def _limit(gems: List[Gem], rule: Reduction) -> List[Gem]:
     return sorted(out, key=lambda g: (g.position, LANES.index(g.lane)))
 
 
+def _allowed(g: Gem, rule: Reduction) -> bool:
+    if rule.drop_ghosts and g.dynamic == "ghost":
+        return False
+    if g.lane == "kick" and rule.kick_every is not None:
+        return (g.position / rule.kick_every).denominator == 1
+    return _on_grid(g.position, rule.divisions)
+
+
 def reduce_gems(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
     """One difficulty down: the gems of ``gems`` allowed by ``rule``.
 
@@ -455,8 +499,7 @@ def reduce_gems(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
     beat (see :data:`PRIORITY`).
     """
     gems = list(gems)
-    keep = [g for g in gems if _on_grid(g.position, rule.divisions)
-            and not (rule.drop_ghosts and g.dynamic == "ghost")]
+    keep = [g for g in gems if _allowed(g, rule)]
     out = _limit(keep, rule)
     if out or not gems:
         return out
@@ -468,6 +511,47 @@ def reduce_gems(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
     for g in sorted(gems, key=lambda g: (g.position, _priority(g))):
         per_beat.setdefault(math.floor(g.position), g)
     return _limit(list(per_beat.values()), rule)
+
+
+def reduce_level(gems: Sequence[Gem], rule: Reduction) -> List[Gem]:
+    """:func:`reduce_gems` with ``rule``, or with the first of :data:`STRICTER` (that is
+    at least as strict) when ``rule`` changes nothing."""
+    gems = list(gems)
+    out = reduce_gems(gems, rule)
+    if out != gems or not gems:
+        return out
+    for stricter in STRICTER:
+        if min(stricter.divisions) > min(rule.divisions):
+            continue
+        cand = reduce_gems(gems, stricter)
+        if cand != gems and cand:
+            return cand
+    return out
+
+
+def merge_close(gems: Sequence[Gem], tempo_map: TempoMap, min_gap_ms: float) -> List[Gem]:
+    """Gems whose positions lie under ``min_gap_ms`` after the previous position move
+    onto it (one gem per lane; the earlier gem wins), so no two chords are so close
+    that they read as a charting mistake."""
+    positions = sorted({g.position for g in gems})
+    if len(positions) < 2:
+        return list(gems)
+    times = tempo_map.time_at(np.asarray([float(p) for p in positions]))
+    target: Dict[Fraction, Fraction] = {}
+    anchor, anchor_t = positions[0], times[0]
+    for p, t in zip(positions, times):
+        if (t - anchor_t) * 1000.0 < min_gap_ms and p != anchor:
+            target[p] = anchor
+        else:
+            anchor, anchor_t = p, t
+    out: Dict[Tuple[Fraction, str], Gem] = {}
+    for g in sorted(gems, key=lambda g: g.position):
+        pos = target.get(g.position, g.position)
+        key = (pos, g.lane)
+        if key not in out:
+            out[key] = Gem(pos, g.lane, g.cymbal, g.dynamic, g.classes)
+    merged = sorted(out.values(), key=lambda g: (g.position, LANES.index(g.lane)))
+    return _limit(merged, EXPERT_RULE)
 
 
 # ----------------------------------------------------------------------------
@@ -499,11 +583,24 @@ class Chart:
     song_length: float
     audio_name: Optional[str] = None
     dynamics: bool = True
+    album: str = ""
+    genre: str = ""
+    year: str = ""
+    star_power: List = field(default_factory=list)
+    fills: List = field(default_factory=list)
+    sections: List[Tuple[Fraction, str]] = field(default_factory=list)
 
-    def end_beat(self) -> int:
-        """Beat of the ``end`` event: two beats after the last gem or the song's end."""
-        last = max((g.position for gs in self.difficulties.values() for g in gs), default=0)
-        return int(math.ceil(max(float(last) + 2, float(self.tempo_map.beat_at(self.song_length)))))
+    @property
+    def audio_length(self) -> float:
+        """Seconds of the chart's audio (the song plus the tempo map's leading silence)."""
+        return self.song_length + self.tempo_map.pad_s
+
+    def end_position(self) -> Fraction:
+        """Beat of the ``end`` event: inside the audio (50 ms before it ends), and not
+        before the last gem."""
+        last = max((g.position for gs in self.difficulties.values() for g in gs), default=Fraction(0))
+        inside = Fraction(math.floor(float(self.tempo_map.beat_at(self.song_length - 0.05)) * 48), 48)
+        return max(inside, last)
 
 
 @dataclass
@@ -518,7 +615,8 @@ class ChartReport:
 def make_chart(onsets: Sequence[Onset], tempo_map: TempoMap, classes: Sequence[str],
                options: Optional[ChartOptions] = None, name: str = "song", song_length: float = 0.0,
                groups: Optional[Mapping[str, Sequence[str]]] = None,
-               audio_name: Optional[str] = None) -> Tuple[Chart, ChartReport]:
+               audio_name: Optional[str] = None,
+               metadata: Optional[Mapping[str, str]] = None) -> Tuple[Chart, ChartReport]:
     """Quantise, map to lanes, resolve collisions and build the four difficulties.
 
     Parameters
@@ -533,33 +631,56 @@ def make_chart(onsets: Sequence[Onset], tempo_map: TempoMap, classes: Sequence[s
     groups : mapping, optional
         ``postprocessing.class_groups``.
     audio_name : str, optional
+    metadata : mapping, optional
+        Tags of the audio file (``title``, ``artist``, ``album``, ``genre``,
+        ``year``); the options' values win.
 
     Returns
     -------
     Chart, ChartReport
     """
     options = options or ChartOptions()
-    lanes, warnings = resolve_lanes(classes, options.lanes, groups)
+    overrides = dict(options.lanes)
+    overrides.setdefault("hihat_pedal", options.hihat_pedal)
+    lanes, warnings = resolve_lanes(classes, overrides, groups)
     q = quantize_onsets([o for o in onsets if o.drum in lanes], tempo_map, options.grid,
                         options.max_shift_ms)
     expert, col = build_expert(q.notes, lanes, options.dynamics, options.accent_ratio,
                                options.ghost_ratio)
+    expert = _limit(expert, EXPERT_RULE)
+    expert = [g for g in expert  # a gem snapped past the audio's end cannot be played
+              if float(tempo_map.time_at(float(g.position))) <= float(song_length) - 0.01
+              or not song_length]
+    expert = merge_close(expert, tempo_map, MIN_GAP_MS)
     diffs = {"Expert": expert}
     prev = expert
     for level in DIFFICULTIES[1:]:
-        prev = reduce_gems(prev, REDUCTIONS[level])
+        prev = reduce_level(prev, REDUCTIONS[level])
         diffs[level] = prev
     if not expert:
         warnings.append("the chart has no notes: no onsets were found in a charted class")
     if col.dropped:
         warnings.append(f"{col.dropped} tom notes dropped: every tom lane was taken by a cymbal")
-    chart = Chart(options.name or name, options.artist, tempo_map, diffs, float(song_length),
-                  audio_name, options.dynamics)
+    meta = dict(metadata or {})
+    chart = Chart(options.name or meta.get("title") or name,
+                  options.artist or meta.get("artist") or "Unknown Artist", tempo_map, diffs,
+                  float(song_length), audio_name, options.dynamics,
+                  album=options.album or meta.get("album") or "",
+                  genre=options.genre or meta.get("genre") or "",
+                  year=options.year or meta.get("year") or "")
+    num = tempo_map.time_signature[0]
+    n_bars = max(1, int(math.ceil(float(chart.end_position()) / num)))
+    if options.sections:
+        chart.sections = song_events.sections(expert, n_bars, num)
+    if options.star_power:
+        chart.star_power = song_events.star_power(diffs, n_bars, num)
+    if options.fills:
+        chart.fills = song_events.fills(diffs, chart.star_power, n_bars, num)
     return chart, ChartReport(q, col, warnings)
 
 
 # ----------------------------------------------------------------------------
-# writers
+# tempo values and read-back types (shared by the format modules)
 
 
 def _tempo_values(tm: TempoMap, per_segment) -> List[Tuple[int, int]]:
@@ -569,7 +690,7 @@ def _tempo_values(tm: TempoMap, per_segment) -> List[Tuple[int, int]]:
     """
     changes = tm.tempo_changes()
     out = []
-    written_t = 0.0
+    written_t = float(tm.beats[0])  # tick 0 (at or before the audio start)
     for k, (beat, _) in enumerate(changes):
         end = changes[k + 1][0] if k + 1 < len(changes) else len(tm.beats) - 1
         value, dur = per_segment(end - beat, tm.beats[end] - written_t)
@@ -594,191 +715,64 @@ def midi_tempos(tm: TempoMap) -> List[Tuple[int, int]]:
     return _tempo_values(tm, seg)
 
 
-def _quote(s: str) -> str:
-    return '"' + str(s).replace('"', "'").replace("\n", " ") + '"'
+class ChartReadError(DrumscribeError):
+    """A chart file cannot be read."""
 
 
-def chart_text(chart: Chart, resolution: int = CHART_RESOLUTION) -> str:
-    """The notes.chart file (Moonscraper / Clone Hero) as text."""
-    lines = ["[Song]", "{"]
-    song = [("Name", _quote(chart.name)), ("Artist", _quote(chart.artist)),
-            ("Charter", _quote("drumscribe")), ("Offset", "0"), ("Resolution", str(resolution)),
-            ("Player2", "bass"), ("Difficulty", "0"), ("PreviewStart", "0"), ("PreviewEnd", "0"),
-            ("Genre", _quote("")), ("MediaType", _quote("cd"))]
-    if chart.audio_name:
-        song.append(("MusicStream", _quote(chart.audio_name)))
-    lines += [f"  {k} = {v}" for k, v in song]
-    lines += ["}", "[SyncTrack]", "{"]
-    sync = []
-    for beat, num, den in chart.tempo_map.time_signatures():
-        exp = int(round(math.log2(den)))
-        sync.append((beat * resolution, 0, f"TS {num}" + ("" if exp == 2 else f" {exp}")))
-    for beat, mbpm in chart_tempos(chart.tempo_map):
-        sync.append((beat * resolution, 1, f"B {mbpm}"))
-    lines += [f"  {t} = {v}" for t, _, v in sorted(sync)]
-    lines += ["}", "[Events]", "{", f"  {chart.end_beat() * resolution} = E \"end\"", "}"]
-    for level in DIFFICULTIES:
-        lines += [f"[{level}Drums]", "{"]
-        rows = set()
-        for g in chart.difficulties.get(level, []):
-            t = g.tick(resolution)
-            rows.add((t, CHART_NOTES[g.lane]))
-            if g.lane in CHART_CYMBAL and g.cymbal:
-                rows.add((t, CHART_CYMBAL[g.lane]))
-            if chart.dynamics and g.dynamic == "accent" and g.lane in CHART_ACCENT:
-                rows.add((t, CHART_ACCENT[g.lane]))
-            if chart.dynamics and g.dynamic == "ghost" and g.lane in CHART_GHOST:
-                rows.add((t, CHART_GHOST[g.lane]))
-        lines += [f"  {t} = N {n} 0" for t, n in sorted(rows)]
-        lines.append("}")
-    return "\n".join(lines) + "\n"
+class ChartNote(NamedTuple):
+    """A gem read from a chart."""
+
+    tick: int
+    lane: str
+    cymbal: bool
+    dynamic: str
 
 
-def notes_mid(chart: Chart, resolution: int = MID_RESOLUTION) -> mido.MidiFile:
-    """The notes.mid file (Clone Hero / Rock Band / YARG)."""
-    mid = mido.MidiFile(type=1, ticks_per_beat=resolution)
-    # tempo track
-    meta = []
-    for beat, num, den in chart.tempo_map.time_signatures():
-        meta.append((beat * resolution, 0, mido.MetaMessage(
-            "time_signature", numerator=num, denominator=den, clocks_per_click=24,
-            notated_32nd_notes_per_beat=8)))
-    for beat, us in midi_tempos(chart.tempo_map):
-        meta.append((beat * resolution, 1, mido.MetaMessage("set_tempo", tempo=us)))
-    mid.tracks.append(_track(chart.name, meta))
-    # drums
-    events = []
-    if chart.dynamics:
-        events.append((0, 0, mido.MetaMessage("text", text="[ENABLE_CHART_DYNAMICS]")))
-    gem_len = max(1, resolution // 8)
-    notes: Dict[int, Dict[int, int]] = {}  # note -> tick -> velocity
-    lane_ticks: Dict[str, List[int]] = {}
-    toms: Dict[str, set] = {}
-    for level in DIFFICULTIES:
-        for g in chart.difficulties.get(level, []):
-            t = g.tick(resolution)
-            note = EXPERT_MID_NOTES[g.lane] + MID_DIFF_OFFSET[level]
-            vel = 100
-            if chart.dynamics and g.lane != "kick":
-                vel = {"accent": 127, "ghost": 1}.get(g.dynamic, 100)
-            notes.setdefault(note, {})[t] = vel
-            lane_ticks.setdefault(g.lane, []).append(t)
-            if g.lane in TOM_MARKERS and not g.cymbal:
-                toms.setdefault(g.lane, set()).add(t)
-    for note, ticks in notes.items():
-        ts = sorted(ticks)
-        for i, t in enumerate(ts):
-            end = t + gem_len if i + 1 == len(ts) else min(t + gem_len, ts[i + 1])
-            events.append((t, 2, mido.Message("note_on", channel=9, note=note, velocity=ticks[t])))
-            events.append((max(end, t + 1), 1, mido.Message("note_off", channel=9, note=note,
-                                                            velocity=0)))
-    for lane, ticks in toms.items():  # a marker must end before the lane's next gem
-        all_ticks = sorted(set(lane_ticks[lane]))
-        for t in sorted(ticks):
-            nxt = [u for u in all_ticks if u > t]
-            end = t + gem_len if not nxt else min(t + gem_len, nxt[0] - 1)
-            note = TOM_MARKERS[lane]
-            events.append((t, 2, mido.Message("note_on", channel=9, note=note, velocity=100)))
-            events.append((max(end, t + 1), 1, mido.Message("note_off", channel=9, note=note,
-                                                            velocity=0)))
-    mid.tracks.append(_track("PART DRUMS", events))
-    end = chart.end_beat() * resolution
-    ev = [(0, 0, mido.MetaMessage("text", text="[music_start]")),
-          (end, 0, mido.MetaMessage("text", text="[music_end]")),
-          (end + resolution, 0, mido.MetaMessage("text", text="[end]"))]
-    mid.tracks.append(_track("EVENTS", ev))
-    return mid
+@dataclass
+class ChartData:
+    """What a chart file says.
 
-
-def _track(name: str, events) -> mido.MidiTrack:
-    tr = mido.MidiTrack()
-    tr.append(mido.MetaMessage("track_name", name=name, time=0))
-    now = 0
-    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1], getattr(e[2], "note", 0))):
-        tr.append(msg.copy(time=tick - now))
-        now = tick
-    tr.append(mido.MetaMessage("end_of_track", time=0))
-    return tr
-
-
-def drums_difficulty(chart: Chart) -> int:
-    """song.ini ``diff_drums`` (0..6) from Expert's chords per second."""
-    gems = chart.difficulties.get("Expert", [])
-    pos = sorted({g.position for g in gems})
-    if len(pos) < 2:
-        return 0
-    t = chart.tempo_map.time_at(np.asarray([float(p) for p in pos]))
-    nps = len(pos) / max(1.0, float(t[-1] - t[0]))
-    return int(np.searchsorted([2.0, 3.0, 4.0, 5.0, 6.5, 8.0], nps, side="right"))
-
-
-def song_ini_text(chart: Chart) -> str:
-    """The song.ini file."""
-    d = drums_difficulty(chart)
-
-    def clean(s):
-        return str(s).replace("\n", " ").strip()
-    rows = [("name", clean(chart.name)), ("artist", clean(chart.artist)), ("album", ""),
-            ("genre", ""), ("year", ""), ("charter", "drumscribe"), ("delay", "0"),
-            ("song_length", str(int(round(chart.song_length * 1000)))),
-            ("preview_start_time", "0"), ("pro_drums", "True"), ("five_lane_drums", "False"),
-            ("diff_drums", str(d)), ("diff_drums_real", str(d)), ("diff_guitar", "-1"),
-            ("diff_bass", "-1"), ("diff_keys", "-1"), ("diff_vocals", "-1")]
-    return "[song]\n" + "".join(f"{k} = {v}\n" for k, v in rows)
-
-
-def chart_files(folder: Path, audio_path=None) -> Dict[str, Path]:
-    """The paths the chart folder will hold (``notes.mid``, ``notes.chart``,
-    ``song.ini`` and ``song.<ext>`` for the audio)."""
-    folder = Path(folder)
-    out = {"mid": folder / "notes.mid", "chart": folder / "notes.chart", "ini": folder / "song.ini"}
-    if audio_path is not None:
-        out["audio"] = folder / f"song{Path(audio_path).suffix.lower()}"
-    return out
-
-
-def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = False) -> List[str]:
-    """Write notes.mid, notes.chart, song.ini and a copy of the audio into ``folder``.
-
-    Every target is checked before anything is written, and each file is
-    written atomically, so a failure never leaves a partial file.
-
-    Raises
-    ------
-    OutputError
-        If a file exists (and not ``overwrite``) or the folder is not writable.
+    Attributes
+    ----------
+    resolution : int
+        Ticks per beat.
+    tempos : list of (tick, bpm)
+    time_signatures : list of (tick, numerator, denominator)
+    notes : dict of difficulty -> list of ChartNote
+        Sorted by tick then lane.
+    song : dict
+        ``[Song]`` entries (.chart) or the first track's name (.mid).
+    events : list of (tick, text)
+        Global events (sections, end).
+    star_power, fills : list of (start_tick, end_tick)
+        Star Power phrases and drum fills (activation lanes).
     """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from .errors import OutputError
-        raise OutputError(f"{folder}: cannot create the chart folder ({exc.strerror})") from None
-    files = chart_files(folder, audio_path)
-    for p in files.values():
-        check_writable(p, overwrite)
-    mid = notes_mid(chart)
-    text = chart_text(chart)
-    ini = song_ini_text(chart)
-    with atomic_write(files["mid"], "wb") as fh:
-        mid.save(file=fh)
-    with atomic_write(files["chart"], "wb") as fh:
-        fh.write(text.encode("utf-8"))
-    with atomic_write(files["ini"], "wb") as fh:
-        fh.write(ini.encode("utf-8"))
-    if "audio" in files:
-        with open(audio_path, "rb") as src, atomic_write(files["audio"], "wb") as fh:
-            shutil.copyfileobj(src, fh, 1 << 20)
-    return [str(p) for p in files.values()]
+
+    resolution: int
+    tempos: List[Tuple[int, float]] = field(default_factory=list)
+    time_signatures: List[Tuple[int, int, int]] = field(default_factory=list)
+    notes: Dict[str, List[ChartNote]] = field(default_factory=dict)
+    song: Dict[str, str] = field(default_factory=dict)
+    events: List[Tuple[int, str]] = field(default_factory=list)
+    star_power: List[Tuple[int, int]] = field(default_factory=list)
+    fills: List[Tuple[int, int]] = field(default_factory=list)
+
+    def seconds(self, tick: float) -> float:
+        """Time in seconds of a tick (integrating the tempo events)."""
+        t, last_tick, bpm = 0.0, 0, self.tempos[0][1] if self.tempos else 120.0
+        for et, eb in self.tempos:
+            if et >= tick:
+                break
+            t += (et - last_tick) / self.resolution * 60.0 / bpm
+            last_tick, bpm = et, eb
+        return t + (tick - last_tick) / self.resolution * 60.0 / bpm
 
 
-def audio_warning(audio_path) -> Optional[str]:
-    """A warning when the game may not play the audio's format."""
-    ext = Path(audio_path).suffix.lower()
-    if ext not in PLAYABLE_AUDIO:
-        return (f"the audio is copied as song{ext}, which Clone Hero may not play; convert it to "
-                ".ogg or .mp3")
-    return None
+LANE_ORDER = LANES
+
+
+def _sort(notes: List[ChartNote]) -> List[ChartNote]:
+    return sorted(notes, key=lambda n: (n.tick, LANE_ORDER.index(n.lane)))
 
 
 def groups_of(config) -> Dict[str, List[str]]:
@@ -790,8 +784,8 @@ def groups_of(config) -> Dict[str, List[str]]:
 
 
 __all__ = [
-    "Chart", "ChartOptions", "ChartReport", "CollisionReport", "Gem", "Reduction",
-    "DEFAULT_LANES", "GROUP_LANES", "LANE_NAMES", "REDUCTIONS", "TOM_ALTERNATIVES",
-    "build_expert", "chart_options", "chart_text", "make_chart", "notes_mid", "reduce_gems",
-    "resolve_lanes", "song_ini_text", "write_chart_folder",
+    "Chart", "ChartData", "ChartNote", "ChartOptions", "ChartReport", "CollisionReport", "Gem",
+    "Reduction", "DEFAULT_LANES", "EXPERT_RULE", "GROUP_LANES", "LANE_NAMES", "REDUCTIONS",
+    "TOM_ALTERNATIVES", "build_expert", "chart_options", "make_chart", "reduce_gems",
+    "resolve_lanes",
 ]

@@ -1,0 +1,147 @@
+"""A chart folder: notes.mid (or notes.chart), song.ini, song.ogg and album art.
+
+:func:`write_chart_folder` checks every target before writing anything and
+writes each file atomically, so a failure never leaves a partial folder. The
+audio is written as OGG Vorbis (``song.ogg``, what Clone Hero and YARG play
+best) with the tempo map's leading silence (:attr:`charts.tempo.TempoMap.pad_s`)
+put in front, so tick 0 is a downbeat and the first note comes at least 2 s in.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from transcribe.errors import OutputError
+from transcribe.io import atomic_write, check_writable
+
+from .chart import PLAYABLE_AUDIO, Chart
+from .chart_format import chart_text
+from .mid_format import notes_mid
+from .song_ini import song_ini_text
+
+OGG_RATE = 44100
+
+
+def chart_files(folder: Path, audio_path=None, chart_format: str = "mid",
+                art_ext: Optional[str] = None) -> Dict[str, Path]:
+    """The paths the chart folder will hold: ``notes.mid`` or ``notes.chart``
+    (never both: the games load notes.mid and ignore the other), ``song.ini``,
+    ``song.ogg`` when there is audio and ``album.<ext>`` when there is art."""
+    folder = Path(folder)
+    out = {chart_format: folder / f"notes.{chart_format}", "ini": folder / "song.ini"}
+    if audio_path is not None:
+        out["audio"] = folder / "song.ogg"
+    if art_ext:
+        out["art"] = folder / f"album{art_ext}"
+    return out
+
+
+def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
+    """The audio file as OGG Vorbis bytes (channels and rate kept, 44.1 kHz when the
+    decoder only gives the model's mono stream), ``pad_s`` seconds of silence first.
+
+    Raises
+    ------
+    OutputError
+        If the audio cannot be decoded or encoded.
+    """
+    import io
+
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(str(audio_path), dtype="float32", always_2d=True)
+    except Exception:  # formats libsndfile cannot read: our own decoder (mono)
+        from transcribe.audio import load_audio
+        try:
+            data, rate = load_audio(audio_path, OGG_RATE)[:, None], OGG_RATE
+        except Exception as exc:
+            raise OutputError(f"{audio_path}: cannot decode the audio for song.ogg ({exc})") from None
+    if pad_s > 0:
+        data = np.concatenate([np.zeros((int(round(pad_s * rate)), data.shape[1]), np.float32), data])
+    buf = io.BytesIO()
+    try:
+        write_ogg(buf, data, int(rate))
+    except Exception as exc:
+        raise OutputError(f"cannot encode song.ogg ({exc}); libsndfile needs Vorbis support") from None
+    return buf.getvalue()
+
+
+def write_ogg(target, data: np.ndarray, rate: int, block: int = 16384) -> None:
+    """Encode ``data`` (frames[, channels]) as OGG Vorbis into a path or file object.
+
+    Written in blocks: libsndfile 1.2's Vorbis encoder crashes on one large write
+    (a minute of audio or more).
+    """
+    import soundfile as sf
+
+    data = np.asarray(data, dtype=np.float32)
+    data = data[:, None] if data.ndim == 1 else data
+    with sf.SoundFile(target, "w", int(rate), data.shape[1], format="OGG", subtype="VORBIS") as f:
+        for i in range(0, len(data), block):
+            f.write(data[i:i + block])
+
+
+def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = False,
+                       chart_format: str = "mid", album_art=None) -> List[str]:
+    """Write the chart, song.ini, song.ogg and album art into ``folder``.
+
+    Parameters
+    ----------
+    folder : path
+    chart : Chart
+    audio_path : path, optional
+        Encoded to ``song.ogg`` with ``chart.tempo_map.pad_s`` of leading silence.
+    overwrite : bool
+    chart_format : ``"mid"`` or ``"chart"``
+    album_art : (bytes, ext), optional
+        From :func:`charts.metadata.read_tags`.
+
+    Raises
+    ------
+    OutputError
+        If a file exists (and not ``overwrite``) or the folder is not writable.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"{folder}: cannot create the chart folder ({exc.strerror})") from None
+    files = chart_files(folder, audio_path, chart_format, album_art[1] if album_art else None)
+    for p in files.values():
+        check_writable(p, overwrite)
+    audio = ogg_bytes(audio_path, chart.tempo_map.pad_s) if audio_path is not None else None
+    if chart_format == "mid":
+        with atomic_write(files["mid"], "wb") as fh:
+            notes_mid(chart).save(file=fh)
+    else:
+        with atomic_write(files["chart"], "wb") as fh:
+            fh.write(chart_text(chart).encode("utf-8"))
+    with atomic_write(files["ini"], "wb") as fh:
+        fh.write(song_ini_text(chart).encode("utf-8"))
+    if audio is not None:
+        with atomic_write(files["audio"], "wb") as fh:
+            fh.write(audio)
+    if album_art:
+        with atomic_write(files["art"], "wb") as fh:
+            fh.write(album_art[0])
+    return [str(p) for p in files.values()]
+
+
+def copy_file(src, dst) -> None:
+    """Copy ``src`` to ``dst`` atomically."""
+    with open(src, "rb") as fh_in, atomic_write(dst, "wb") as fh:
+        shutil.copyfileobj(fh_in, fh, 1 << 20)
+
+
+def audio_warning(audio_path) -> Optional[str]:
+    """A warning when the input's format is not one the games play (it is re-encoded
+    as song.ogg anyway; the warning only says so)."""
+    ext = Path(audio_path).suffix.lower()
+    if ext not in PLAYABLE_AUDIO:
+        return f"the audio ({ext}) is re-encoded as song.ogg for the games"
+    return None

@@ -1,0 +1,164 @@
+"""The beat tracker (charts.beats): its parts on exact signals, then the whole chain on
+rendered songs through the shipped model's own activations (not the true onsets)."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from charts import beats as B
+from charts.tempo import track_tempo
+from transcribe.vocabulary import CLASS_NAMES
+
+FPS = 100.0
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "models" / "default.pt"
+
+
+def groove_notes(bpm, n_beats, start=2.0, hats=True, kick_and=True, jitter=0.0, seed=0,
+                 bpm_of_beat=None):
+    """(beats, [(time, class, velocity)]) of a rock groove: kick on 1 and 3, snare on 2
+    and 4, eighth hi-hats, a crash every four bars."""
+    rng = np.random.default_rng(seed)
+    bpms = np.full(n_beats, float(bpm)) if bpm_of_beat is None else bpm_of_beat(np.arange(n_beats))
+    beats = start + np.r_[0.0, np.cumsum(60.0 / bpms[:-1])]
+    notes = []
+    for i, b in enumerate(beats[:-1]):
+        p = beats[i + 1] - b
+        j = lambda: rng.normal(0, jitter) if jitter else 0.0  # noqa: E731
+        if hats:
+            notes += [(b + j(), "hihat_closed", 90), (b + p / 2 + j(), "hihat_closed", 70)]
+        notes.append((b + j(), "kick" if i % 2 == 0 else "snare_head", 110))
+        if kick_and and i % 4 == 2:
+            notes.append((b + p / 2 + j(), "kick", 100))
+        if i % 16 == 0:
+            notes.append((b + j(), "crash", 120))
+    return beats, notes
+
+
+def activations(notes, duration, seed=0, noise=0.04):
+    rng = np.random.default_rng(seed)
+    classes = list(CLASS_NAMES)
+    n = int(duration * FPS)
+    v = rng.uniform(0.0, noise, (n, len(classes)))
+    t = np.arange(n) / FPS
+    for tn, c, _ in notes:
+        k = classes.index(c)
+        lo, hi = max(0, int((tn - 0.1) * FPS)), min(n, int((tn + 0.1) * FPS))
+        v[lo:hi, k] = np.maximum(v[lo:hi, k], rng.uniform(0.7, 1.0)
+                                 * np.exp(-0.5 * ((t[lo:hi] - tn) / 0.012) ** 2))
+    return v.astype(np.float32), classes
+
+
+# --- parts -----------------------------------------------------------------------
+
+
+def test_viterbi_puts_beats_on_the_clicks():
+    env = np.zeros(3000)
+    clicks = np.round(np.arange(1.0, 29.0, 0.6) * FPS).astype(int)  # 100 BPM
+    env[clicks] = 1.0
+    got = B.viterbi_beats(env, FPS, 70, 140)
+    assert np.array_equal(got[(got >= clicks[0]) & (got <= clicks[-1])], clicks)
+
+
+@pytest.mark.parametrize("bpm", [72.0, 90.0, 117.0, 150.0])
+def test_backbeat_resolves_the_tempo_octave(bpm):
+    """Eighth hi-hats fit x2, dotted figures x4/3; the snare on 2 and 4 picks the tempo."""
+    beats, notes = groove_notes(bpm, int(bpm / 2))
+    v, classes = activations(notes, beats[-1] + 1)
+    est = B.estimate_tempo(B.onset_strength(v, classes, FPS))
+    assert est.bpm == pytest.approx(bpm, rel=0.03)
+    assert est.margin > 0
+
+
+def test_segments_one_line_for_a_steady_noisy_song_and_a_knot_at_a_step():
+    rng = np.random.default_rng(0)
+    steady = 2 + 0.5 * np.arange(200) + rng.normal(0, 0.012, 200)  # 12 ms human jitter
+    assert list(B.segment_tempo(steady)) == [0, 199]
+    step = np.r_[0.6 * np.arange(40), 0.6 * 39 + 0.45 * np.arange(1, 41)]
+    assert list(B.segment_tempo(step)) == [0, 39, 79]
+
+
+def test_bar_positions_follow_kick_and_snare():
+    beats, notes = groove_notes(110, 64)
+    v, classes = activations(notes, beats[-1] + 1)
+    pos = B.bar_positions(beats, B.onset_strength(v, classes, FPS))
+    assert np.array_equal(pos, np.arange(len(beats)) % 4)
+
+
+def test_tracked_map_one_marker_and_downbeat_at_tick_0():
+    beats, notes = groove_notes(97.3, 96, jitter=0.008, seed=2)
+    v, classes = activations(notes, beats[-1] + 2, noise=0.15)
+    tm = track_tempo(v, classes, FPS, onset_times=[t for t, _, _ in notes])
+    assert len(tm.tempo_changes()) == 1
+    assert tm.tempo_changes()[0][1] == pytest.approx(97.3, rel=0.002)
+    i = int(np.argmin(np.abs(tm.beats - beats[0])))
+    assert abs(tm.beats[i] - beats[0]) < 0.01 and i % 4 == 0  # bar lines on the downbeats
+    assert not tm.warnings
+
+
+def test_low_confidence_warning_names_the_song_and_the_fix():
+    rng = np.random.default_rng(3)
+    times = np.sort(rng.uniform(3.0, 40.0, 150))
+    notes = [(t, ["kick", "snare_head", "hihat_closed"][i % 3], 100) for i, t in enumerate(times)]
+    v, classes = activations(notes, 42.0)
+    tm = track_tempo(v, classes, FPS, onset_times=times, song="free.wav")
+    warn = [w for w in tm.warnings if "confidence is low" in w]
+    assert tm.confidence < 0.4 and warn
+    assert warn[0].startswith("free.wav: ") and "--bpm" in warn[0] and "--tempo-from" in warn[0]
+
+
+# --- rendered songs, the model's own activations -----------------------------------
+
+
+def _kit(tmp_path):
+    from training.kits import HYDROGEN_DIR, load_hydrogen
+
+    real = Path(HYDROGEN_DIR) / "GMRockKit"
+    if (real / "drumkit.xml").exists():
+        return load_hydrogen(real, "test")
+    from synth import make_kit
+    return load_hydrogen(make_kit(tmp_path), "test")
+
+
+@pytest.fixture(scope="module")
+def transcriber():
+    if not MODEL.exists():
+        pytest.skip("models/default.pt is not in this checkout")
+    from transcribe.inference import Transcriber
+    return Transcriber(MODEL)
+
+
+@pytest.mark.parametrize("kind", ["full", "sparse", "noisy"])
+def test_rendered_steady_song_gets_one_tempo_marker(kind, transcriber, tmp_path):
+    """Done when: a steady song gets exactly one tempo marker, also when its drums are
+    sparse or noisy, from the model's activations of rendered audio."""
+    from training.augment import SR
+    from training.render import accompaniment, render_events
+
+    bpm = 104.0
+    beats, notes = groove_notes(bpm, 56, start=1.3, hats=kind != "sparse",
+                                kick_and=kind != "sparse", jitter=0.006, seed=4)
+    if kind == "sparse":  # kick and snare only, and every fourth bar left out
+        notes = [n for n in notes if int((n[0] - beats[0]) / (240.0 / bpm)) % 4 != 3]
+    rng = np.random.default_rng(7)
+    dur = beats[-1] + 1.5
+    audio, _ = render_events(_kit(tmp_path), notes, dur, rng)
+    if kind == "noisy":
+        acc = accompaniment(dur, bpm, rng)[:audio.size]
+        audio = audio[:acc.size]
+        audio = audio + acc * np.sqrt(np.mean(audio ** 2) / (np.mean(acc ** 2) + 1e-12))
+        audio = audio + rng.normal(0, 0.3 * np.sqrt(np.mean(audio ** 2)), audio.size)
+    act = transcriber.activations_from_samples(
+        _to_model_rate(audio.astype(np.float32), SR, transcriber.checkpoint.features.sample_rate))
+    tm = track_tempo(act.values, act.classes, act.fps)
+    changes = tm.tempo_changes()
+    assert len(changes) == 1, f"{kind}: {changes}"
+    assert changes[0][1] == pytest.approx(bpm, rel=0.04), f"{kind}: {changes}"
+
+
+def _to_model_rate(x, sr, target):
+    if sr == target:
+        return x
+    import soxr
+    return soxr.resample(x, sr, target).astype(np.float32)
