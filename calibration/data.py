@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from transcribe.activations import load_activations, save_activations
 from transcribe.annotations import ANNOTATION_EXTENSIONS
@@ -55,8 +55,8 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
     ----------
     pred_dir : path-like
         Folder of ``.npz`` predictions (searched recursively).
-    data_dir : path-like, optional
-        Another folder holding the ground truth (same stems).
+    data_dir : path-like or list of them, optional
+        Other folders holding the ground truth (same stems).
 
     Returns
     -------
@@ -70,18 +70,19 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
         If a folder is missing or holds no predictions.
     """
     pred_dir = _check_dir(pred_dir, "--predictions")
-    data = _check_dir(data_dir, "--data") if data_dir else None
+    dirs = [] if not data_dir else [data_dir] if isinstance(data_dir, (str, os.PathLike)) else list(data_dir)
+    datas = [_check_dir(d, "--data") for d in dirs]
     files = sorted(p for p in pred_dir.rglob("*.npz") if p.is_file())
     if not files:
         raise DrumscribeError(f"{pred_dir}: no .npz predictions found; write them with "
                               "transcribe --save-activations")
     items, skipped = [], []
     for f in files:
-        folders = [f.parent] + ([data] if data else [])
+        folders = [f.parent] + datas
         ann = _annotation_for(f.stem, folders)
         if ann is None:
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"
-                                    + (f" or in {data}" if data else "")))
+                                    + (f" or in {', '.join(map(str, datas))}" if datas else "")))
             continue
         items.append(Item(str(f), (lambda p=f: load_activations(p)), ann))
     return items, skipped
@@ -151,3 +152,79 @@ def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tupl
             continue
         items.append(Item(str(f), (lambda p=f: cache.load(p)), ann))
     return items, skipped
+
+
+GROUP_BY = "folder, folder:N, file, or column:NAME (with --manifest)"
+
+
+def read_manifest(path) -> Dict[str, Dict[str, str]]:
+    """Rows of a CSV manifest keyed by file stem (column ``clip``, ``file``, ``name`` or ``stem``).
+
+    Raises
+    ------
+    DrumscribeError
+        If the file cannot be read or has no key column.
+    """
+    import csv
+
+    p = Path(path)
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DrumscribeError(f"{p}: cannot read the manifest ({exc})") from None
+    if not rows:
+        raise DrumscribeError(f"{p}: the manifest has no rows")
+    key = next((k for k in ("clip", "file", "name", "stem") if k in rows[0]), None)
+    if key is None:
+        raise DrumscribeError(f"{p}: the manifest needs a 'clip', 'file', 'name' or 'stem' column "
+                              f"(it has {', '.join(rows[0])})")
+    return {Path(r[key]).stem: r for r in rows if r.get(key)}
+
+
+def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
+                  manifest=None) -> str:
+    """Set ``item.group`` for every item; returns a note when the grouping fell back.
+
+    ``folder``: the file's folder relative to its ``--data`` root (prefixed by
+    the root's name, so two roots never share a group); ``folder:N``: the first
+    N folder levels below the root; ``file``: every file its own group;
+    ``column:NAME``: the manifest's column NAME (files are matched by stem).
+    With ``folder`` and a single resulting group, every file becomes a group.
+
+    Raises
+    ------
+    DrumscribeError
+        For an unknown ``group_by``, a missing manifest or a file the
+        manifest does not list.
+    """
+    roots = [Path(r).resolve() for r in roots]
+    kind, _, arg = str(group_by).partition(":")
+    if kind not in ("folder", "file", "column") or (kind == "column" and not arg) or (
+            kind == "folder" and arg and not arg.isdigit()) or (kind == "file" and arg):
+        raise DrumscribeError(f"--group-by {group_by!r}: expected {GROUP_BY}")
+    rows = None
+    if kind == "column":
+        if manifest is None:
+            raise DrumscribeError("--group-by column:NAME needs --manifest CSV")
+        rows = read_manifest(manifest)
+    for it in items:
+        f = Path(it.name).resolve()
+        if kind == "file":
+            it.group = it.name
+        elif kind == "column":
+            row = rows.get(f.stem)
+            if row is None or arg not in row:
+                raise DrumscribeError(f"{it.name}: not in the manifest {manifest} (or no column {arg!r})")
+            it.group = f"{arg}={row[arg]}"
+        else:
+            root = next((r for r in roots if r == f.parent or r in f.parents), f.parent)
+            rel = f.parent.relative_to(root).parts
+            if arg:
+                rel = rel[:int(arg)]
+            it.group = "/".join((root.name,) + tuple(rel))
+    if kind == "folder" and not arg and len({it.group for it in items}) == 1 and len(items) > 1:
+        for it in items:
+            it.group = it.name
+        return "all files are in one folder: every file is a group of its own (see --group-by)"
+    return ""
