@@ -331,6 +331,9 @@ def call_chained(pm: pluggy.PluginManager, hook_name: str, value_arg: str, **kwa
     plugins = [i.plugin for i in impls]
     caller = getattr(pm.hook, hook_name)
     value = kwargs[value_arg]
+    if not impls:  # still one pluggy call, so wrappers and monitoring see the hook
+        call_hook(caller, hook_name, **kwargs)
+        return value
     for k in range(len(impls)):
         others = plugins[:k] + plugins[k + 1:]
         step = pm.subset_hook_caller(hook_name, remove_plugins=others) if others else caller
