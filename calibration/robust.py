@@ -487,10 +487,10 @@ def shipped_thresholds(f: Fit, kept: Optional[Dict[str, str]]) -> Dict[str, Tupl
             out[c] = (cf.threshold, "fallback (no positives)")
         elif m == "fixed 0.5":
             out[c] = (FIXED, m)
-        elif m == "global" or (m is None and cf.weight == 0.0):
-            out[c] = (f.global_threshold, "global")
-        elif cf.weight == 0.0:
+        elif cf.weight == 0.0 and m != "global":
             out[c] = (f.global_threshold, "global (support below the minimum)")
+        elif m == "global":
+            out[c] = (f.global_threshold, "global")
         else:
             out[c] = (cf.threshold, "per-class" if cf.weight >= 1.0 else "per-class (shrunk)")
     return out

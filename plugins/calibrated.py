@@ -6,7 +6,14 @@ fingerprint unless ``--force``, and must have been fitted with this run's class
 groups, disabled classes and onset-shaping plugins (refused by name, or a
 warning with ``--force``). Classes without a fitted threshold fall through to
 lower-priority layers.
+
+Domain guard: when the file describes its calibration material
+(:mod:`calibration.domain`), each song's audio and activations are compared
+with it and a song out of that range gets a one-line warning naming the song
+and the calibration file.
 """
+
+from pathlib import Path
 
 from calibration.calfile import read_calibration, setup_mismatches
 from transcribe.errors import CalibrationFileError
@@ -34,12 +41,34 @@ def drumscribe_configure(context):
     context.store[_KEY] = cal
 
 
+def domain_warning(cal, path, activations) -> str:
+    """The one-line domain warning for a song, or "" when it is within the calibration's range."""
+    from calibration import domain
+
+    if not cal.domain:
+        return ""
+    song = activations.source or "this song"
+    audio = None
+    if activations.source and Path(activations.source).is_file() and (cal.domain.get("audio") or {}):
+        audio = domain.audio_features(activations.source)
+    problems = domain.check(cal.domain, audio, domain.activation_features(activations))
+    if not problems:
+        return ""
+    return (f"{song}: outside the range of calibration file {path}: {'; '.join(problems)}; "
+            "its thresholds may not hold here")
+
+
 @hookimpl
-def drumscribe_thresholds(classes, context):
-    """Offer the calibration file's thresholds."""
+def drumscribe_thresholds(classes, activations, context):
+    """Offer the calibration file's thresholds (and warn once per song outside its domain)."""
     cal = context.store.get(_KEY)
     if cal is None:
         return None
+    if not context.state.get(_KEY + ".checked"):
+        context.state[_KEY + ".checked"] = True
+        msg = domain_warning(cal, context.config.postprocessing.calibration_file, activations)
+        if msg:
+            context.warn(msg)
     values = {c: cal.thresholds[c] for c in classes if c in cal.thresholds}
     return ThresholdLayer(values, f"calibration file {context.config.postprocessing.calibration_file}",
                           PRIORITY_CALIBRATION)
