@@ -84,6 +84,9 @@ class CalibrationFile:
         The leave-one-group-out table (plain data), if it was run.
     domain : dict
         What the calibration material looked like (:mod:`calibration.domain`).
+    global_threshold : float or None
+        The robust single threshold of the same fit (the transfer check's
+        "global"; ``scripts/evaluate.py`` compares with it).
     """
 
     classes: List[str]
@@ -103,6 +106,7 @@ class CalibrationFile:
     methods: Dict[str, str] = field(default_factory=dict)
     transfer: Dict[str, object] = field(default_factory=dict)
     domain: Dict[str, object] = field(default_factory=dict)
+    global_threshold: Optional[float] = None
 
     def to_dict(self) -> dict:
         """Plain-data form, as written to YAML."""
@@ -120,6 +124,8 @@ class CalibrationFile:
             "onset_plugins": list(self.onset_plugins) if self.onset_plugins is not None else None,
             "data_groups": {str(k): int(v) for k, v in self.data_groups.items()},
             "min_support": int(self.min_support),
+            "global_threshold": (None if self.global_threshold is None
+                                 else round(float(self.global_threshold), 6)),
             "thresholds": {k: round(float(v), 6) for k, v in self.thresholds.items()},
             "methods": {str(k): str(v) for k, v in self.methods.items()},
             "transfer": _plain(self.transfer),
@@ -277,6 +283,8 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
         methods={str(k): str(v) for k, v in extras["methods"].items()},
         transfer=extras["transfer"],
         domain=extras["domain"],
+        global_threshold=(None if data.get("global_threshold") is None else
+                          _num(data.get("global_threshold"), "global_threshold", path, 0.0, 1.0)),
     )
 
 

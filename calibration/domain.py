@@ -24,7 +24,7 @@ and :func:`activation_features` measures, per class, ``peak_level``: the 90th
 percentile of the heights of the picker-style candidate peaks above 0.1
 (None with fewer than 5 such peaks).
 
-:func:`profile` summarises the files (5th/95th percentiles and median per
+:func:`profile` summarises the files (smallest, median and largest value per
 feature, and ``material``: "drums-only" when the median tonal share is below
 ``MIX_TONAL``); :func:`check` names what a song has out of that range.
 """
@@ -53,7 +53,7 @@ PEAK_FLOOR = 0.1
 MIN_PEAKS = 5
 AUDIO_FEATURES = ("tonal", "bandwidth_hz", "loudness_dbfs")
 MARGIN = {"tonal": 0.05, "bandwidth_hz": 1500.0, "loudness_dbfs": 6.0, "peak_level": 0.10}
-"""Absolute slack beyond the calibration's 5th-95th percentile range before a song is out of range."""
+"""Absolute slack beyond the calibration's range before a song is out of range."""
 
 
 def _spectrogram(x: np.ndarray) -> np.ndarray:
@@ -156,9 +156,9 @@ def _range(values: Sequence[float]) -> Optional[dict]:
     v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
     if not v.size:
         return None
-    lo, med, hi = np.percentile(v, [5, 50, 95])
-    return {"lo": round(float(lo), 4), "median": round(float(med), 4), "hi": round(float(hi), 4),
-            "n": int(v.size)}
+    # the whole range: a file of the calibration material itself is never out of range
+    return {"lo": round(float(v.min()), 4), "median": round(float(np.median(v)), 4),
+            "hi": round(float(v.max()), 4), "n": int(v.size)}
 
 
 def profile(files: Sequence[dict]) -> dict:

@@ -261,6 +261,7 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
         methods={c: str(s.get("method")) for c, s in summary.items()},
         transfer=transfer_dict(transfer) if transfer is not None else {},
         domain=dict(domain or {}),
+        global_threshold=float(fit.global_threshold) if fit is not None else None,
     )
 
 
