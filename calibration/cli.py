@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=200,
                    help="bootstrap resamples of the groups for the robust choice")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--smooth", type=float, default=0.05,
+                   help="the robust choice maximises the worst averaged score within ± this")
     p.add_argument("--transfer", nargs="?", const="yes", default="auto", choices=("auto", "yes", "no"),
                    help="leave-one-group-out check that decides per class between its own "
                         "threshold, the global one and 0.5 (auto: when there are >= 2 groups)")
@@ -91,6 +93,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("with --predictions, give at most one --data folder of ground truth")
     if args.min_support < 1:
         parser.error("--min-support must be >= 1")
+    if not 0 <= args.smooth <= 0.5:
+        parser.error("--smooth must be in [0, 0.5]")
     if args.manifest and not str(args.group_by).startswith("column:"):
         parser.error("--manifest needs --group-by column:NAME")
     if not 0.0 <= args.fallback <= 1.0:
@@ -185,7 +189,7 @@ def _run(args, objective, say, err) -> int:
     result.skipped = list(skipped)
     result.domain = collector.profile()
     fit = robust.fit(result.by_group, objective, args.min_support, args.fallback, args.bootstrap,
-                     args.seed, groups=groups)
+                     args.seed, groups=groups, step=args.smooth)
     n_groups = len(result.by_group.groups)
     tr = None
     if args.transfer == "yes" and n_groups < 2:
@@ -193,7 +197,8 @@ def _run(args, objective, say, err) -> int:
                               "see --group-by")
     if args.transfer == "yes" or (args.transfer == "auto" and n_groups >= 2):
         tr = robust.transfer(result.by_group, objective, args.min_support, args.fallback,
-                             max(10, args.bootstrap // 4), args.seed, groups=groups)
+                             max(10, args.bootstrap // 4), args.seed, groups=groups,
+                             step=args.smooth)
     shipped = robust.shipped_thresholds(fit, tr.kept if tr else None)
     choices = {c: Choice(t, fit.classes[c].support > 0, fit.classes[c].note)
                for c, (t, _) in shipped.items()}

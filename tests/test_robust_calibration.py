@@ -70,7 +70,7 @@ def test_min_support_keeps_global_and_shrinks_between():
     hh = f.classes["hihat_closed"]  # 150 onsets: its own threshold
     assert hh.support == 150 and hh.weight == 1.0
     kick = f.classes["kick"]  # 70 onsets: 40 % of the way from global to its own
-    assert kick.weight == pytest.approx(0.4) and "shrunk" in kick.note
+    assert kick.weight == pytest.approx(0.4) and "moved 40% of the way" in kick.note
     shipped = robust.shipped_thresholds(f, None)
     assert shipped["high_mid_tom"] == (f.global_threshold, "global (support below the minimum)")
 
