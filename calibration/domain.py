@@ -38,7 +38,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 SAMPLE_RATE = 22050
-MAX_SECONDS = 60.0
+MAX_SECONDS = 30.0
 N_FFT = 2048
 HOP = 512
 TONAL_PEAK_DB = 10.0

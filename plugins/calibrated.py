@@ -10,7 +10,8 @@ lower-priority layers.
 Domain guard: when the file describes its calibration material
 (:mod:`calibration.domain`), each song's audio and activations are compared
 with it and a song out of that range gets a one-line warning naming the song
-and the calibration file.
+and the calibration file (``plugins_config: {calibrated: {domain_guard: false}}``
+turns it off; it reads the first 30 s of each song once more).
 """
 
 from pathlib import Path
@@ -64,7 +65,8 @@ def drumscribe_thresholds(classes, activations, context):
     cal = context.store.get(_KEY)
     if cal is None:
         return None
-    if not context.state.get(_KEY + ".checked"):
+    if not context.state.get(_KEY + ".checked") and context.plugin_config("calibrated").get(
+            "domain_guard", True):
         context.state[_KEY + ".checked"] = True
         msg = domain_warning(cal, context.config.postprocessing.calibration_file, activations)
         if msg:

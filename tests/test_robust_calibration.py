@@ -301,3 +301,28 @@ def test_html_report_renders_in_headless_chromium(drums_calibration, tmp_path):
     # the script ran: it drew every class's curves and marked the chosen point
     assert 'data-curves-drawn="' in dom and "<polyline" in dom and 'class="chosen"' in dom
     shutil.copy(shot, rep / "report_screenshot.png")
+
+
+def test_groups_from_folders_manifest_or_files(tmp_path):
+    from calibration.data import assign_groups
+    from calibration.sweep import Item
+    from transcribe.errors import DrumscribeError
+
+    root = tmp_path / "val"
+    names = [root / "kit_a" / "s1" / "x.wav", root / "kit_a" / "s2" / "y.wav", root / "kit_b" / "z.wav"]
+    items = [Item(str(p), lambda: None, None) for p in names]
+    assert assign_groups(items, [root]) == ""
+    assert [i.group for i in items] == ["val/kit_a/s1", "val/kit_a/s2", "val/kit_b"]
+    assign_groups(items, [root], "folder:1")
+    assert [i.group for i in items] == ["val/kit_a", "val/kit_a", "val/kit_b"]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("clip,drummer\nx,1\ny,2\nz,2\n")
+    assign_groups(items, [root], "column:drummer", manifest)
+    assert [i.group for i in items] == ["drummer=1", "drummer=2", "drummer=2"]
+    flat = [Item(str(root / f"{k}.wav"), lambda: None, None) for k in range(3)]
+    assert "every file is a group" in assign_groups(flat, [root])
+    assert len({i.group for i in flat}) == 3
+    with pytest.raises(DrumscribeError, match="expected folder, folder:N, file"):
+        assign_groups(items, [root], "kit")
+    with pytest.raises(DrumscribeError, match="not in the manifest"):
+        assign_groups(flat, [root], "column:drummer", manifest)
