@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--group-by", default="folder", metavar="HOW",
                    help="what makes a data group (song, kit, session): folder (the file's folder "
                         "below its --data root), folder:N (the first N levels), file, or "
-                        "column:NAME of --manifest")
+                        "column:NAME[,NAME...] (a --manifest column, else the key of the file's "
+                        "STEM.json sidecar)")
     p.add_argument("--manifest", default=None, metavar="CSV",
                    help="CSV with a clip/file/name/stem column and the --group-by column")
     p.add_argument("--min-support", type=int, default=50,
@@ -95,7 +96,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--min-support must be >= 1")
     if not 0 <= args.smooth <= 0.5:
         parser.error("--smooth must be in [0, 0.5]")
-    if args.manifest and not str(args.group_by).startswith("column:"):
+    if args.manifest and not str(args.group_by).startswith("column:"):  # noqa: SIM102
         parser.error("--manifest needs --group-by column:NAME")
     if not 0.0 <= args.fallback <= 1.0:
         parser.error("--fallback must be in [0, 1]")

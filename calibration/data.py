@@ -154,7 +154,7 @@ def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tupl
     return items, skipped
 
 
-GROUP_BY = "folder, folder:N, file, or column:NAME (with --manifest)"
+GROUP_BY = "folder, folder:N, file, or column:NAME[,NAME...] (a --manifest column or sidecar JSON key)"
 
 
 def read_manifest(path) -> Dict[str, Dict[str, str]]:
@@ -182,6 +182,26 @@ def read_manifest(path) -> Dict[str, Dict[str, str]]:
     return {Path(r[key]).stem: r for r in rows if r.get(key)}
 
 
+def _column_group(f: Path, rows, keys) -> Optional[str]:
+    import json
+
+    row = rows.get(f.stem) or {}
+    side = {}
+    sc = f.with_suffix(".json")
+    if sc.is_file():
+        try:
+            side = json.loads(sc.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            side = {}
+        if not isinstance(side, dict):
+            side = {}
+    for k in keys:
+        for source in (row, side):
+            if source.get(k) not in (None, ""):
+                return f"{k}={source[k]}"
+    return None
+
+
 def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
                   manifest=None) -> str:
     """Set ``item.group`` for every item; returns a note when the grouping fell back.
@@ -189,7 +209,10 @@ def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
     ``folder``: the file's folder relative to its ``--data`` root (prefixed by
     the root's name, so two roots never share a group); ``folder:N``: the first
     N folder levels below the root; ``file``: every file its own group;
-    ``column:NAME``: the manifest's column NAME (files are matched by stem).
+    ``column:NAME``: the manifest's column NAME (files are matched by stem), or
+    else key NAME of the ``STEM.json`` sidecar beside the file (the corpus
+    writes ``kit_family`` and ``kit_id`` there); ``column:A,B`` takes the first
+    of A, B that a file has.
     With ``folder`` and a single resulting group, every file becomes a group.
 
     Raises
@@ -203,20 +226,19 @@ def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
     if kind not in ("folder", "file", "column") or (kind == "column" and not arg) or (
             kind == "folder" and arg and not arg.isdigit()) or (kind == "file" and arg):
         raise DrumscribeError(f"--group-by {group_by!r}: expected {GROUP_BY}")
-    rows = None
-    if kind == "column":
-        if manifest is None:
-            raise DrumscribeError("--group-by column:NAME needs --manifest CSV")
-        rows = read_manifest(manifest)
+    rows = read_manifest(manifest) if kind == "column" and manifest is not None else {}
+    keys = [k for k in arg.split(",") if k] if kind == "column" else []
     for it in items:
         f = Path(it.name).resolve()
         if kind == "file":
             it.group = it.name
         elif kind == "column":
-            row = rows.get(f.stem)
-            if row is None or arg not in row:
-                raise DrumscribeError(f"{it.name}: not in the manifest {manifest} (or no column {arg!r})")
-            it.group = f"{arg}={row[arg]}"
+            it.group = _column_group(f, rows, keys)
+            if it.group is None:
+                raise DrumscribeError(
+                    f"{it.name}: no {' or '.join(keys)} for it in "
+                    + (f"the manifest {manifest} or " if manifest else "")
+                    + f"a sidecar {f.stem}.json; see --group-by and --manifest")
         else:
             root = next((r for r in roots if r == f.parent or r in f.parents), f.parent)
             rel = f.parent.relative_to(root).parts

@@ -324,5 +324,13 @@ def test_groups_from_folders_manifest_or_files(tmp_path):
     assert len({i.group for i in flat}) == 3
     with pytest.raises(DrumscribeError, match="expected folder, folder:N, file"):
         assign_groups(items, [root], "kit")
-    with pytest.raises(DrumscribeError, match="not in the manifest"):
+    with pytest.raises(DrumscribeError, match="no drummer for it in the manifest"):
         assign_groups(flat, [root], "column:drummer", manifest)
+    # sidecar JSON (the corpus writes kit_family there), the first of several keys
+    (root).mkdir(parents=True, exist_ok=True)
+    (root / "0.json").write_text('{"kit_family": "muldjord", "kit_id": "muldjord:9"}')
+    (root / "1.json").write_text('{"kit_family": "gm"}')
+    (root / "2.json").write_text('{}')
+    manifest.write_text("clip,drummer\n2,3\n")
+    assign_groups(flat, [root], "column:kit_family,drummer", manifest)
+    assert [i.group for i in flat] == ["kit_family=muldjord", "kit_family=gm", "drummer=3"]
