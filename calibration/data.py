@@ -221,7 +221,7 @@ def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
         For an unknown ``group_by``, a missing manifest or a file the
         manifest does not list.
     """
-    roots = [Path(r).resolve() for r in roots]
+    roots = [Path(os.path.abspath(r)) for r in roots]  # not resolve(): keep symlinked trees
     kind, _, arg = str(group_by).partition(":")
     if kind not in ("folder", "file", "column") or (kind == "column" and not arg) or (
             kind == "folder" and arg and not arg.isdigit()) or (kind == "file" and arg):
@@ -229,7 +229,7 @@ def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
     rows = read_manifest(manifest) if kind == "column" and manifest is not None else {}
     keys = [k for k in arg.split(",") if k] if kind == "column" else []
     for it in items:
-        f = Path(it.name).resolve()
+        f = Path(os.path.abspath(it.name))
         if kind == "file":
             it.group = it.name
         elif kind == "column":
