@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from transcribe.activations import load_activations, save_activations
 from transcribe.annotations import ANNOTATION_EXTENSIONS

@@ -180,14 +180,22 @@ def objective_scores(objective: Objective, tp, fp, n_ref, core: bool) -> np.ndar
     raise MetricError(f"unknown objective {objective}")  # pragma: no cover
 
 
-def window_min(score: np.ndarray, thresholds: np.ndarray, step: float = CLIFF_STEP) -> np.ndarray:
-    """``min(score[t - step .. t + step])`` per threshold (last axis)."""
+def window_min(score: np.ndarray, thresholds: np.ndarray, step: float = SMOOTH) -> np.ndarray:
+    """``min(score[t - step .. t + step])`` per threshold (last axis).
+
+    Thresholds whose window reaches past the grid's ends get ``-inf``: a
+    threshold within ``step`` of 0 or 1 cannot show that its neighbourhood is
+    safe, so it is never chosen (a threshold of 0 keeps every candidate).
+    """
     score = np.asarray(score, np.float64)
     lo = np.searchsorted(thresholds, thresholds - step - 1e-12, side="left")
     hi = np.searchsorted(thresholds, thresholds + step + 1e-12, side="right")
     out = np.empty_like(score)
     for k in range(thresholds.size):  # T is small (<= 1025)
         out[..., k] = score[..., lo[k]:hi[k]].min(axis=-1)
+    inside = (thresholds - step >= thresholds[0] - 1e-9) & (thresholds + step <= thresholds[-1] + 1e-9)
+    if inside.any():
+        out[..., ~inside] = -np.inf
     return out
 
 

@@ -37,7 +37,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from plugins.peak_picking import candidate_peaks, gap_frames
+from plugins.peak_picking import candidate_peaks
 from transcribe.errors import DrumscribeError
 
 from .metrics import Curve, MetricError, _ap_from_cumulative, _greedy_match, _roc_auc_from_cumulative, frame_targets

@@ -1,6 +1,5 @@
 """One onset stage for transcribe and calibrate, called through pluggy's own machinery."""
 
-import types
 
 import numpy as np
 import pytest
