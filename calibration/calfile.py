@@ -10,8 +10,15 @@ A calibration file is YAML::
     level: event
     window_ms: 50.0
     fallback_threshold: 0.5
-    groups: {hihat: [hihat_closed, hihat_pedal]}   # optional
+    groups: {hihat: [hihat_closed, hihat_pedal]}   # class groups the onsets were made with
+    disabled_classes: [ride_bell]                  # classes dropped when fitting
+    onset_plugins: [class_groups, peak_picking]    # plugins that shaped the onsets
+    data_groups: {kit_a: 12, kit_b: 9}             # validation files per data group
+    min_support: 50
     thresholds: {kick: 0.41, ...}                  # classes and groups
+    methods: {kick: per-class, ride: global, ...}  # what the transfer check kept
+    transfer: {folds: 5, macro_f1: {...}, per_class: {...}}
+    domain: {material: drums-only, audio: {...}, activations: {...}}
     per_class:
       kick: {support: 812, roc_auc: 0.99, pr_auc: 0.93,
              at_threshold: {precision: .., recall: .., f1: ..},
@@ -19,7 +26,9 @@ A calibration file is YAML::
              note: "good AUC, threshold was wrong"}
 
 Reading validates every field and, when the caller passes the model's classes
-and fingerprint, refuses a file made for another model unless ``force``.
+and fingerprint, refuses a file made for another model unless ``force``;
+:func:`check_setup` refuses a run whose class groups, disabled classes or
+onset plugins differ from those the file was fitted with (version 2 files).
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ import yaml
 
 from transcribe.errors import CalibrationFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 """Version of the calibration file format written by this module."""
 
 
@@ -61,6 +70,23 @@ class CalibrationFile:
     per_class : dict
         Diagnostics per class: support, AUCs, metrics at the chosen threshold
         and at 0.5, and a diagnosis note.
+    disabled_classes : list of str
+        ``postprocessing.disabled_classes`` of the fit.
+    onset_plugins : list of str or None
+        Plugins that shaped the onsets (None: not recorded, as in version 1
+        files; then not checked).
+    data_groups : dict of str -> int
+        Validation files per data group.
+    min_support : int
+    methods : dict of str -> str
+        Per class, where its threshold comes from (per-class, global, fixed 0.5...).
+    transfer : dict
+        The leave-one-group-out table (plain data), if it was run.
+    domain : dict
+        What the calibration material looked like (:mod:`calibration.domain`).
+    global_threshold : float or None
+        The robust single threshold of the same fit (the transfer check's
+        "global"; ``scripts/evaluate.py`` compares with it).
     """
 
     classes: List[str]
@@ -73,6 +99,14 @@ class CalibrationFile:
     groups: Dict[str, List[str]] = field(default_factory=dict)
     per_class: Dict[str, dict] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    disabled_classes: List[str] = field(default_factory=list)
+    onset_plugins: Optional[List[str]] = None
+    data_groups: Dict[str, int] = field(default_factory=dict)
+    min_support: int = 0
+    methods: Dict[str, str] = field(default_factory=dict)
+    transfer: Dict[str, object] = field(default_factory=dict)
+    domain: Dict[str, object] = field(default_factory=dict)
+    global_threshold: Optional[float] = None
 
     def to_dict(self) -> dict:
         """Plain-data form, as written to YAML."""
@@ -86,7 +120,16 @@ class CalibrationFile:
             "window_ms": float(self.window_ms),
             "fallback_threshold": float(self.fallback_threshold),
             "groups": {k: list(v) for k, v in self.groups.items()},
+            "disabled_classes": list(self.disabled_classes),
+            "onset_plugins": list(self.onset_plugins) if self.onset_plugins is not None else None,
+            "data_groups": {str(k): int(v) for k, v in self.data_groups.items()},
+            "min_support": int(self.min_support),
+            "global_threshold": (None if self.global_threshold is None
+                                 else round(float(self.global_threshold), 6)),
             "thresholds": {k: round(float(v), 6) for k, v in self.thresholds.items()},
+            "methods": {str(k): str(v) for k, v in self.methods.items()},
+            "transfer": _plain(self.transfer),
+            "domain": _plain(self.domain),
             "per_class": _plain(self.per_class),
         }
 
@@ -160,7 +203,7 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
     version = data.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise CalibrationFileError(f"{path}: format_version must be an integer")
-    if version > FORMAT_VERSION or version < 1:
+    if version > FORMAT_VERSION or version < 1:  # version 1 files (no setup record) still read
         raise CalibrationFileError(
             f"{path}: calibration format version {version} is not supported (this drumscribe "
             f"reads version {FORMAT_VERSION}); re-run calibrate"
@@ -208,6 +251,19 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
     per_class = data.get("per_class") or {}
     if not isinstance(per_class, dict):
         raise CalibrationFileError(f"{path}: 'per_class' must be a mapping")
+    disabled = data.get("disabled_classes") or []
+    if not isinstance(disabled, list) or not all(isinstance(c, str) for c in disabled):
+        raise CalibrationFileError(f"{path}: 'disabled_classes' must be a list of class names")
+    plugins = data.get("onset_plugins")
+    if plugins is not None and (not isinstance(plugins, list)
+                                or not all(isinstance(c, str) for c in plugins)):
+        raise CalibrationFileError(f"{path}: 'onset_plugins' must be a list of plugin names")
+    extras = {}
+    for key in ("data_groups", "methods", "transfer", "domain"):
+        v = data.get(key) or {}
+        if not isinstance(v, dict):
+            raise CalibrationFileError(f"{path}: '{key}' must be a mapping")
+        extras[key] = v
     return CalibrationFile(
         classes=list(classes),
         thresholds=th,
@@ -220,6 +276,15 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
         groups={str(k): list(v) for k, v in groups.items()},
         per_class=per_class,
         format_version=version,
+        disabled_classes=list(disabled),
+        onset_plugins=None if plugins is None else list(plugins),
+        data_groups={str(k): int(v) if isinstance(v, int) else 0 for k, v in extras["data_groups"].items()},
+        min_support=int(data.get("min_support") or 0) if isinstance(data.get("min_support") or 0, int) else 0,
+        methods={str(k): str(v) for k, v in extras["methods"].items()},
+        transfer=extras["transfer"],
+        domain=extras["domain"],
+        global_threshold=(None if data.get("global_threshold") is None else
+                          _num(data.get("global_threshold"), "global_threshold", path, 0.0, 1.0)),
     )
 
 
@@ -271,3 +336,50 @@ def read_calibration(path, classes: Optional[Sequence[str]] = None,
             f"{cal.model_fingerprint[:12]}…, this model {fingerprint[:12]}…); re-run calibrate "
             "for this model or pass --force")
     return cal
+
+
+def plugin_key(name: str) -> str:
+    """A plugin's name as compared between runs (a ``.py`` path by its file stem)."""
+    n = str(name)
+    if n.endswith(".py") or "/" in n or "\\" in n:
+        return Path(n).stem
+    return n
+
+
+def setup_mismatches(cal: CalibrationFile, class_groups: Dict[str, List[str]],
+                     disabled_classes: Sequence[str], onset_plugins: Sequence[str]) -> List[str]:
+    """What differs between the run and the setup ``cal`` was fitted with, by name.
+
+    Returns
+    -------
+    list of str
+        One phrase per difference (empty when they agree). Version 1 files
+        recorded only the class groups.
+    """
+    out = []
+    want = {g: sorted(m) for g, m in cal.groups.items()}
+    have = {g: sorted(m) for g, m in (class_groups or {}).items()}
+    for g in sorted(set(want) | set(have)):
+        if g not in have:
+            out.append(f"class group {g} {want[g]} was used for fitting but is not configured")
+        elif g not in want:
+            out.append(f"class group {g} {have[g]} is configured but was not used for fitting")
+        elif want[g] != have[g]:
+            out.append(f"class group {g} is {have[g]} here but was {want[g]} for fitting")
+    if cal.format_version >= 2:
+        a, b = set(cal.disabled_classes), set(disabled_classes or [])
+        if a - b:
+            out.append(f"disabled class(es) {', '.join(sorted(a - b))} were disabled for fitting "
+                       "but are enabled here")
+        if b - a:
+            out.append(f"class(es) {', '.join(sorted(b - a))} are disabled here but were not for fitting")
+    if cal.onset_plugins is not None:
+        a = {plugin_key(p) for p in cal.onset_plugins}
+        b = {plugin_key(p) for p in onset_plugins or []}
+        if a - b:
+            out.append(f"onset plugin(s) {', '.join(sorted(a - b))} shaped the fitted onsets but "
+                       "are not loaded")
+        if b - a:
+            out.append(f"onset plugin(s) {', '.join(sorted(b - a))} are loaded but did not shape "
+                       "the fitted onsets")
+    return out

@@ -14,9 +14,10 @@ from typing import List, Optional
 
 from transcribe.errors import DrumscribeError
 
-USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR) -o calibration.yaml "
-         "[--report DIR] [--objective NAME] [--level event|frame] [--window-ms 50] [--config C] "
-         "[--plugin P] [--quiet] [--overwrite]")
+USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
+         "-o calibration.yaml [--group-by folder|folder:N|file|column:NAME [--manifest CSV]] "
+         "[--min-support 50] [--transfer [auto|yes|no]] [--report DIR] [--objective NAME] "
+         "[--level event|frame] [--window-ms 50] [--config C] [--plugin P] [--quiet] [--overwrite]")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,8 +32,29 @@ def build_parser() -> argparse.ArgumentParser:
                         "NAME.mid/.tsv/.txt ground truth beside them or in --data")
     p.add_argument("--model", metavar="M", default=None,
                    help="checkpoint to run over the audio in --data (predictions are cached)")
-    p.add_argument("--data", metavar="DIR", default=None,
-                   help="folder of audio (with --model) or of ground truth (with --predictions)")
+    p.add_argument("--data", metavar="DIR", action="append", default=[],
+                   help="folder of audio (with --model) or of ground truth (with --predictions); "
+                        "repeat for several")
+    p.add_argument("--group-by", default="folder", metavar="HOW",
+                   help="what makes a data group (song, kit, session): folder (the file's folder "
+                        "below its --data root), folder:N (the first N levels), file, or "
+                        "column:NAME[,NAME...] (a --manifest column, else the key of the file's "
+                        "STEM.json sidecar)")
+    p.add_argument("--manifest", default=None, metavar="CSV",
+                   help="CSV with a clip/file/name/stem column and the --group-by column")
+    p.add_argument("--min-support", type=int, default=50,
+                   help="below this many reference onsets a class keeps the global threshold "
+                        "(up to twice this it is shrunk toward it)")
+    p.add_argument("--bootstrap", type=int, default=200,
+                   help="bootstrap resamples of the groups for the robust choice")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--smooth", type=float, default=0.05,
+                   help="the robust choice maximises the worst averaged score within ± this")
+    p.add_argument("--transfer", nargs="?", const="yes", default="auto", choices=("auto", "yes", "no"),
+                   help="leave-one-group-out check that decides per class between its own "
+                        "threshold, the global one and 0.5 (auto: when there are >= 2 groups)")
+    p.add_argument("--no-audio-stats", action="store_true",
+                   help="do not measure the audio for the domain description")
     p.add_argument("-o", "--output", required=True, metavar="calibration.yaml",
                    help="calibration file to write")
     p.add_argument("--report", metavar="DIR", default=None,
@@ -68,6 +90,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("give exactly one of --predictions DIR or --model M")
     if args.model and not args.data:
         parser.error("--model needs --data DIR (audio with ground truth)")
+    if args.predictions and len(args.data) > 1:
+        parser.error("with --predictions, give at most one --data folder of ground truth")
+    if args.min_support < 1:
+        parser.error("--min-support must be >= 1")
+    if not 0 <= args.smooth <= 0.5:
+        parser.error("--smooth must be in [0, 0.5]")
+    if args.manifest and not str(args.group_by).startswith("column:"):  # noqa: SIM102
+        parser.error("--manifest needs --group-by column:NAME")
     if not 0.0 <= args.fallback <= 1.0:
         parser.error("--fallback must be in [0, 1]")
     if args.widen < 0:
@@ -102,9 +132,9 @@ def _run(args, objective, say, err) -> int:
     from transcribe.io import check_writable
     from transcribe.pipeline import Postprocessor
 
-    from . import data, report, sweep
+    from . import data, domain, report, robust, sweep
     from .calfile import write_calibration
-    from .objectives import choose_thresholds
+    from .objectives import Choice
 
     out = check_writable(args.output, args.overwrite)
     if args.report:
@@ -118,10 +148,16 @@ def _run(args, objective, say, err) -> int:
 
         transcriber = Transcriber(args.model, device=args.device)
         cache = data.PredictionCache(transcriber, args.cache_dir or data.default_cache_dir())
-        items, skipped = data.audio_items(args.data, cache)
+        items, skipped = [], []
+        for d in args.data:
+            i, s = data.audio_items(d, cache)
+            items += i
+            skipped += s
+        roots = list(args.data)
         model_classes, fingerprint = transcriber.classes, transcriber.checkpoint.fingerprint
     else:
-        items, skipped = data.prediction_items(args.predictions, args.data)
+        items, skipped = data.prediction_items(args.predictions, args.data or None)
+        roots = [args.predictions]
         model_classes = fingerprint = None
         for it in items:
             try:
@@ -135,6 +171,9 @@ def _run(args, objective, say, err) -> int:
     if not items or model_classes is None:
         raise DrumscribeError("no validation file with ground truth could be read; see the "
                               "messages above")
+    group_note = data.assign_groups(items, roots, args.group_by, args.manifest)
+    if group_note:
+        say(f"note: {group_note}")
     post = Postprocessor(cfg, model_classes, fingerprint, plugins=args.plugin,
                          disable=args.disable_plugin)
     groups = dict(cfg.postprocessing.class_groups)
@@ -145,33 +184,54 @@ def _run(args, objective, say, err) -> int:
         def progress(xs):
             return tqdm(xs, desc="calibrate", unit="file", file=sys.stderr)
 
+    collector = domain.Collector(audio=not args.no_audio_stats)
     result = sweep.sweep(items, post, level=args.level, window_ms=args.window_ms,
-                         widen=args.widen, progress=progress, warn=err)
+                         widen=args.widen, progress=progress, warn=err, describe=collector)
     result.skipped = list(skipped)
-    choices = choose_thresholds(result.curves(), objective, args.fallback, groups=groups)
+    result.domain = collector.profile()
+    fit = robust.fit(result.by_group, objective, args.min_support, args.fallback, args.bootstrap,
+                     args.seed, groups=groups, step=args.smooth)
+    n_groups = len(result.by_group.groups)
+    tr = None
+    if args.transfer == "yes" and n_groups < 2:
+        raise DrumscribeError(f"--transfer needs at least two data groups, got {n_groups}; "
+                              "see --group-by")
+    if args.transfer == "yes" or (args.transfer == "auto" and n_groups >= 2):
+        tr = robust.transfer(result.by_group, objective, args.min_support, args.fallback,
+                             max(10, args.bootstrap // 4), args.seed, groups=groups,
+                             step=args.smooth)
+    shipped = robust.shipped_thresholds(fit, tr.kept if tr else None)
+    choices = {c: Choice(t, fit.classes[c].support > 0, fit.classes[c].note)
+               for c, (t, _) in shipped.items()}
+    methods = {c: m for c, (_, m) in shipped.items()}
     conf = sweep.confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
                            args.window_ms)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        summary = report.class_summary(result, choices, groups, conf)
+        summary = report.class_summary(result, choices, groups, conf, fit=fit, methods=methods)
     for w in caught:
         if not args.quiet:
             err(f"warning: {w.message}")
     cal = report.build_calibration(result, choices, summary, objective, args.window_ms,
-                                   args.fallback, groups)
+                                   args.fallback, groups, cfg.postprocessing.disabled_classes,
+                                   post.context.onset_plugins, fit, tr, result.domain)
     write_calibration(out, cal)
     if args.report:
         report.write_report(args.report, result, choices, summary, objective, args.window_ms,
-                            conf, groups, args.fallback)
-    say(f"calibrated {len(result.classes)} classes on {len(result.files)} files "
-        f"(objective {objective}, {result.level} level, ±{args.window_ms:g} ms, "
+                            conf, groups, args.fallback, transfer=tr, fit=fit)
+    say(f"calibrated {len(result.classes)} classes on {len(result.files)} files in {n_groups} "
+        f"groups (objective {objective}, {result.level} level, ±{args.window_ms:g} ms, "
         f"picker {result.picker})")
     for line in report.summary_table(summary):
         say(line)
+    if tr is not None:
+        for line in report.transfer_table(tr, summary):
+            say(line)
     for c, ch in choices.items():
         if ch.note:
             say(f"note: {c}: {ch.note}")
-    say(f"wrote {out}" + (f" and report {args.report}/" if args.report else ""))
+    say("calibration material: " + "; ".join(x.strip() for x in domain.describe(result.domain)[:4]))
+    say(f"wrote {out}" + (f" and report {args.report}/ (report.html)" if args.report else ""))
     return 1 if result.failed else 0
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from transcribe.activations import load_activations, save_activations
 from transcribe.annotations import ANNOTATION_EXTENSIONS
@@ -57,8 +57,8 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
     ----------
     pred_dir : path-like
         Folder of ``.npz`` predictions (searched recursively).
-    data_dir : path-like, optional
-        Another folder holding the ground truth (same stems).
+    data_dir : path-like or list of them, optional
+        Other folders holding the ground truth (same stems).
 
     Returns
     -------
@@ -72,18 +72,19 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
         If a folder is missing or holds no predictions.
     """
     pred_dir = _check_dir(pred_dir, "--predictions")
-    data = _check_dir(data_dir, "--data") if data_dir else None
+    dirs = [] if not data_dir else [data_dir] if isinstance(data_dir, (str, os.PathLike)) else list(data_dir)
+    datas = [_check_dir(d, "--data") for d in dirs]
     files = sorted(p for p in pred_dir.rglob("*.npz") if p.is_file())
     if not files:
         raise DrumscribeError(f"{pred_dir}: no .npz predictions found; write them with "
                               "transcribe --save-activations")
     items, skipped = [], []
     for f in files:
-        folders = [f.parent] + ([data] if data else [])
+        folders = [f.parent] + datas
         ann = _annotation_for(f.stem, folders)
         if ann is None:
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"
-                                    + (f" or in {data}" if data else "")))
+                                    + (f" or in {', '.join(map(str, datas))}" if datas else "")))
             continue
         items.append(Item(str(f), (lambda p=f: load_activations(p)), ann))
     return items, skipped
@@ -167,3 +168,101 @@ def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tupl
             continue
         items.append(Item(str(f), (lambda p=f: cache.load(p)), ann))
     return items, skipped
+
+
+GROUP_BY = "folder, folder:N, file, or column:NAME[,NAME...] (a --manifest column or sidecar JSON key)"
+
+
+def read_manifest(path) -> Dict[str, Dict[str, str]]:
+    """Rows of a CSV manifest keyed by file stem (column ``clip``, ``file``, ``name`` or ``stem``).
+
+    Raises
+    ------
+    DrumscribeError
+        If the file cannot be read or has no key column.
+    """
+    import csv
+
+    p = Path(path)
+    try:
+        with open(p, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DrumscribeError(f"{p}: cannot read the manifest ({exc})") from None
+    if not rows:
+        raise DrumscribeError(f"{p}: the manifest has no rows")
+    key = next((k for k in ("clip", "file", "name", "stem") if k in rows[0]), None)
+    if key is None:
+        raise DrumscribeError(f"{p}: the manifest needs a 'clip', 'file', 'name' or 'stem' column "
+                              f"(it has {', '.join(rows[0])})")
+    return {Path(r[key]).stem: r for r in rows if r.get(key)}
+
+
+def _column_group(f: Path, rows, keys) -> Optional[str]:
+    import json
+
+    row = rows.get(f.stem) or {}
+    side = {}
+    sc = f.with_suffix(".json")
+    if sc.is_file():
+        try:
+            side = json.loads(sc.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            side = {}
+        if not isinstance(side, dict):
+            side = {}
+    for k in keys:
+        for source in (row, side):
+            if source.get(k) not in (None, ""):
+                return f"{k}={source[k]}"
+    return None
+
+
+def assign_groups(items: List[Item], roots: Sequence, group_by: str = "folder",
+                  manifest=None) -> str:
+    """Set ``item.group`` for every item; returns a note when the grouping fell back.
+
+    ``folder``: the file's folder relative to its ``--data`` root (prefixed by
+    the root's name, so two roots never share a group); ``folder:N``: the first
+    N folder levels below the root; ``file``: every file its own group;
+    ``column:NAME``: the manifest's column NAME (files are matched by stem), or
+    else key NAME of the ``STEM.json`` sidecar beside the file (the corpus
+    writes ``kit_family`` and ``kit_id`` there); ``column:A,B`` takes the first
+    of A, B that a file has.
+    With ``folder`` and a single resulting group, every file becomes a group.
+
+    Raises
+    ------
+    DrumscribeError
+        For an unknown ``group_by``, a missing manifest or a file the
+        manifest does not list.
+    """
+    roots = [Path(os.path.abspath(r)) for r in roots]  # not resolve(): keep symlinked trees
+    kind, _, arg = str(group_by).partition(":")
+    if kind not in ("folder", "file", "column") or (kind == "column" and not arg) or (
+            kind == "folder" and arg and not arg.isdigit()) or (kind == "file" and arg):
+        raise DrumscribeError(f"--group-by {group_by!r}: expected {GROUP_BY}")
+    rows = read_manifest(manifest) if kind == "column" and manifest is not None else {}
+    keys = [k for k in arg.split(",") if k] if kind == "column" else []
+    for it in items:
+        f = Path(os.path.abspath(it.name))
+        if kind == "file":
+            it.group = it.name
+        elif kind == "column":
+            it.group = _column_group(f, rows, keys)
+            if it.group is None:
+                raise DrumscribeError(
+                    f"{it.name}: no {' or '.join(keys)} for it in "
+                    + (f"the manifest {manifest} or " if manifest else "")
+                    + f"a sidecar {f.stem}.json; see --group-by and --manifest")
+        else:
+            root = next((r for r in roots if r == f.parent or r in f.parents), f.parent)
+            rel = f.parent.relative_to(root).parts
+            if arg:
+                rel = rel[:int(arg)]
+            it.group = "/".join((root.name,) + tuple(rel))
+    if kind == "folder" and not arg and len({it.group for it in items}) == 1 and len(items) > 1:
+        for it in items:
+            it.group = it.name
+        return "all files are in one folder: every file is a group of its own (see --group-by)"
+    return ""

@@ -136,6 +136,9 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
     head = "| class | support | " + " | ".join(f"{n} F1 | {n} P | {n} R" for n in names) + " |"
     lines = [head, "|" + "---|" * (2 + 3 * len(names))]
     rows = [(c, {n: evals[n].classes.get(c, Counts()) for n in names}) for c in classes]
+    macro = {n: [evals[n].classes[c].f1 for c in classes
+                 if c in evals[n].classes and evals[n].classes[c].support] for n in names}
+    rows_macro = {n: (sum(v) / len(v) if v else None) for n, v in macro.items()}
     rows.append(("**core** (kick, snare, hi-hats, ride)", {n: evals[n].core for n in names}))
     rows.append(("**other**", {n: evals[n].other for n in names}))
     for g in GROUPS:
@@ -144,4 +147,7 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
         sup = next(iter(cs.values())).support
         cells = " | ".join(f"{_fmt(c.f1)} | {_fmt(c.precision)} | {_fmt(c.recall)}" for c in cs.values())
         lines.append(f"| {label} | {sup} | {cells} |")
+    n_cls = max(len(v) for v in macro.values()) if macro else 0
+    cells = " | ".join(f"{_fmt(rows_macro[n])} | | " for n in names)
+    lines.append(f"| **macro F1** (mean over the {n_cls} classes with support) | | {cells} |")
     return lines

@@ -7,9 +7,10 @@
 ``recall@precision=P``
     Maximise recall per class among thresholds whose precision is at least P.
 ``game``
-    The lowest threshold that meets the rhythm-game targets (core classes:
-    F1 > 0.75 and recall > 0.80; others: F1 > 0.50 and recall > 0.60); where a
-    class cannot meet them, its max-F1 threshold, with a note.
+    The best-F1 threshold among those that meet the rhythm-game targets (core
+    classes: F1 > 0.75 and recall > 0.80; others: F1 > 0.50 and recall >
+    0.60), so it never trades precision for more recall than the targets
+    demand; where a class cannot meet them, its max-F1 threshold, with a note.
 ``global``
     One threshold for every class, maximising
     ``0.8 * mean core F1 + 0.2 * mean other F1``.
@@ -216,7 +217,8 @@ def choose_thresholds(curves: Dict[str, Curve], objective: Objective, fallback: 
             f_t, r_t = GAME_TARGETS[is_core_name(c)]
             ok = (cv.f1 > f_t) & (cv.recall > r_t)
             if ok.any():
-                out[c] = Choice(float(cv.thresholds[np.flatnonzero(ok)[0]]), True,
+                i = best_interval_middle(np.where(ok, cv.f1, -np.inf), cv.thresholds)
+                out[c] = Choice(float(cv.thresholds[i]), True,
                                 f"game targets met (F1 > {f_t:g}, recall > {r_t:g})")
             else:
                 ch = _max_f(cv, 1.0, fallback, c)

@@ -11,8 +11,14 @@ Report folder contents:
     Frame-level precision-recall and ROC curves per class.
 ``analysis_report.txt``
     AUCs, best thresholds, gain over 0.5, game-target check, diagnosis per
-    class, cross-class confusion with merge advice, and the YAML snippet to
-    paste into a transcribe config.
+    class (:func:`diagnose`), merge advice and recall-cliff flags as columns
+    of their own, the transfer table, the calibration material (domain
+    guard), cross-class confusion, and the YAML snippet to paste into a
+    transcribe config.
+``report.html``
+    One self-contained page (:mod:`calibration.html`): hoverable P/R/F1 curves
+    per class with the chosen point, the summary, transfer and confusion
+    tables.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ import io
 import math
 import warnings
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
@@ -31,6 +37,7 @@ from transcribe.vocabulary import is_core
 from .calfile import CalibrationFile
 from .metrics import Curve, safe_mean
 from .objectives import GAME_TARGETS, Choice, Objective, best_interval_middle
+from .robust import CLIFF_DROP, CLIFF_STEP
 
 GRID = tuple(round(0.10 + 0.05 * i, 2) for i in range(15))
 """Thresholds of the CSV table: 0.10 .. 0.80 step 0.05."""
@@ -50,6 +57,12 @@ DIAG_POOR = "poor AUC, the model needs work"
 DIAG_CLASS = "class-specific issue"
 DIAG_NONE = "no positives in the validation data; kept the fallback threshold"
 
+MERGE_SHARE = 0.5
+"""Share of a class's misses another class must take before a merge is suggested."""
+
+MERGE_MIN = 5
+"""... and at least this many of them."""
+
 
 def _f(x) -> Optional[float]:
     if x is None:
@@ -62,8 +75,67 @@ def _core(name: str, groups: Dict[str, List[str]]) -> bool:
     return any(is_core(m) for m in groups.get(name, [name]))
 
 
+def diagnose(roc: Optional[float], ap: Optional[float], f1_chosen: float, f1_at_05: float,
+             core: bool) -> str:
+    """The diagnosis of one class, exactly the rule of docs/calibration.md.
+
+    1. frame ROC AUC undefined (no negative frames) -> "class-specific issue";
+    2. ROC AUC < ``GOOD_AUC`` or average precision < ``GOOD_AP`` -> "poor AUC";
+    3. F1 at the chosen threshold reaching the class's game F1 target (0.75
+       core, 0.50 other): gain over 0.5 >= ``MIN_GAIN`` -> "threshold was
+       wrong", else "threshold 0.5 was fine";
+    4. otherwise -> "class-specific issue".
+
+    Merge advice never changes the diagnosis (it is a column of its own).
+
+    Examples
+    --------
+    >>> diagnose(0.99, 0.09, 0.8, 0.8, True)
+    'poor AUC, the model needs work'
+    >>> diagnose(0.99, 0.9, 0.966, 0.95, True)
+    'good AUC, threshold 0.5 was fine'
+    """
+    if roc is None:
+        return DIAG_CLASS
+    if roc < GOOD_AUC or (ap is not None and ap < GOOD_AP):
+        return DIAG_POOR
+    f_t = GAME_TARGETS[bool(core)][0]
+    if f1_chosen >= f_t:
+        return DIAG_WRONG if f1_chosen - f1_at_05 >= MIN_GAIN else DIAG_FINE
+    return DIAG_CLASS
+
+
+def merge_advice(confusion_info, diagnoses: Dict[str, str], core: Callable[[str], bool],
+                 min_share: float = MERGE_SHARE, min_count: int = MERGE_MIN) -> Dict[str, dict]:
+    """Classes whose misses are mostly detected as one other class.
+
+    Advice for A toward B is given only when B takes at least ``min_share`` of
+    A's misses and at least ``min_count`` of them, and never between two core
+    classes that are both fine (F1 reaching the target: "threshold was wrong"
+    or "0.5 was fine").
+    """
+    if not confusion_info:
+        return {}
+    classes, misses, table = confusion_info
+    fine = {c for c, d in diagnoses.items() if d in (DIAG_WRONG, DIAG_FINE)}
+    out = {}
+    for a, ca in enumerate(classes):
+        if misses[a] < min_count or table.shape[1] < 2:
+            continue
+        row = table[a].copy()
+        row[a] = -1
+        b = int(np.argmax(row))
+        cb = classes[b]
+        if row[b] < min_count or row[b] < min_share * misses[a]:
+            continue
+        if core(ca) and core(cb) and ca in fine and cb in fine:
+            continue
+        out[ca] = {"class": cb, "misses": int(misses[a]), "near_other": int(row[b])}
+    return out
+
+
 def class_summary(result, choices: Dict[str, Choice], groups: Optional[Dict[str, List[str]]] = None,
-                  confusion_info=None) -> Dict[str, dict]:
+                  confusion_info=None, fit=None, methods: Optional[Dict[str, str]] = None) -> Dict[str, dict]:
     """Per-class diagnostics at the chosen thresholds.
 
     Parameters
@@ -74,36 +146,42 @@ def class_summary(result, choices: Dict[str, Choice], groups: Optional[Dict[str,
         Class groups (a group is core when a member is).
     confusion_info : tuple, optional
         ``(classes, misses, table)`` from :func:`calibration.sweep.confusion`.
+    fit : calibration.robust.Fit, optional
+        The robust fit (interval, support weight, notes).
+    methods : dict of str -> str, optional
+        Where each shipped threshold comes from (per-class, global, fixed 0.5).
 
     Returns
     -------
     dict of str -> dict
-        ``support, roc_auc, pr_auc, threshold, at_threshold, at_0_5, gain,
-        best_f1_threshold, best_recall_threshold, game, core, diagnosis, note,
-        confused_with``.
+        ``support, roc_auc, pr_auc, threshold, method, interval, at_threshold,
+        at_0_5, gain, best_f1_threshold, best_recall_threshold, game, core,
+        diagnosis, note, merge, cliff``.
     """
     groups = groups or {}
     curves = result.curves()
     out = {}
-    conf = _confusion_advice(confusion_info)
     undefined: List[str] = []
     for c in result.classes:
         cv: Curve = curves[c]
         ch = choices[c]
         core = _core(c, groups)
-        entry = {"support": int(cv.n_ref), "core": core, "threshold": float(ch.threshold)}
+        cf = fit.classes.get(c) if fit is not None else None
+        entry = {"support": int(cv.n_ref), "core": core, "threshold": float(ch.threshold),
+                 "method": (methods or {}).get(c, "per-class"),
+                 "interval": list(cf.interval) if cf is not None and cv.defined else None,
+                 "merge": None, "cliff": None}
         if not cv.defined:
             undefined.append(c)
             entry.update(roc_auc=None, pr_auc=None, at_threshold=None, at_0_5=None, gain=None,
                          best_f1_threshold=None, best_recall_threshold=None, game=None,
-                         diagnosis=DIAG_NONE, note=ch.note, confused_with=None)
+                         diagnosis=DIAG_NONE, note=ch.note, method="fallback (no positives)")
             out[c] = entry
             continue
         roc = _f(result.frame.roc_auc(c))
         ap = _f(result.frame.average_precision(c))
         at_t, at_5 = cv.at(ch.threshold), cv.at(0.5)
-        f1 = cv.f1
-        i_best = best_interval_middle(f1, cv.thresholds)
+        i_best = best_interval_middle(cv.f1, cv.thresholds)
         rec = np.where(cv.precision > 0, cv.recall, -np.inf)
         # max recall: the highest threshold that still reaches the best recall
         i_rec = int(np.flatnonzero(cv.recall >= np.nanmax(cv.recall) - 1e-12)[-1])
@@ -111,27 +189,20 @@ def class_summary(result, choices: Dict[str, Choice], groups: Optional[Dict[str,
         game = {"target_f1": f_t, "target_recall": r_t,
                 "met": bool(at_t["f1"] > f_t and at_t["recall"] > r_t)}
         gain = at_t["f1"] - at_5["f1"]
-        confused = conf.get(c)
-        # Frame ROC AUC is high for any sparse class; a good ranking also needs
-        # a reasonable average precision before the threshold can be blamed.
-        if roc is None:
-            diag = DIAG_CLASS
-        elif roc < GOOD_AUC or (ap is not None and ap < GOOD_AP):
-            diag = DIAG_POOR
-        elif gain >= MIN_GAIN and at_t["f1"] >= f_t:
-            diag = DIAG_WRONG
-        elif at_t["f1"] >= f_t:
-            diag = DIAG_FINE
-        else:  # well ranked frames, yet the events stay below the class's F1 target
-            diag = DIAG_CLASS
-        if confused and diag != DIAG_WRONG:
-            diag = DIAG_CLASS
+        up = cv.at(min(1.0, ch.threshold + CLIFF_STEP))
+        lost = at_t["recall"] - up["recall"]
         entry.update(roc_auc=roc, pr_auc=ap, at_threshold=_metrics(at_t), at_0_5=_metrics(at_5),
                      gain=float(gain),
                      best_f1_threshold=float(cv.thresholds[i_best]) if i_best is not None else None,
                      best_recall_threshold=float(cv.thresholds[i_rec]) if np.isfinite(rec).any() else None,
-                     game=game, diagnosis=diag, note=ch.note, confused_with=confused)
+                     game=game, diagnosis=diagnose(roc, ap, at_t["f1"], at_5["f1"], core),
+                     note=ch.note, cliff=float(lost) if lost > CLIFF_DROP else None)
         out[c] = entry
+    advice = merge_advice(confusion_info, {c: e["diagnosis"] for c, e in out.items()},
+                          lambda n: _core(n, groups))
+    for c, adv in advice.items():
+        if c in out:
+            out[c]["merge"] = adv
     if undefined:
         warnings.warn(f"no positives in the validation data for {', '.join(undefined)}: their "
                       "metrics are undefined, they are left out of the macro averages and keep "
@@ -144,36 +215,35 @@ def _metrics(m: dict) -> dict:
 
 
 def _confusion_advice(info) -> Dict[str, dict]:
-    """Classes whose misses are mostly detected as another class."""
-    if not info:
-        return {}
-    classes, misses, table = info
-    out = {}
-    for a, ca in enumerate(classes):
-        if misses[a] < 3 or table.shape[1] < 2:
-            continue
-        row = table[a].copy()
-        row[a] = -1
-        b = int(np.argmax(row))
-        if row[b] >= 0.5 * misses[a]:
-            out[ca] = {"class": classes[b], "misses": int(misses[a]), "near_other": int(row[b])}
-    return out
+    """Merge advice from a confusion table alone (no diagnoses: every pair allowed)."""
+    return merge_advice(info, {}, lambda n: False)
 
 
 def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dict],
                       objective: Objective, window_ms: float, fallback: float = 0.5,
-                      groups: Optional[Dict[str, List[str]]] = None) -> CalibrationFile:
+                      groups: Optional[Dict[str, List[str]]] = None, disabled: Sequence[str] = (),
+                      onset_plugins: Optional[Sequence[str]] = None, fit=None, transfer=None,
+                      domain: Optional[dict] = None) -> CalibrationFile:
     """The calibration file for a sweep and its chosen thresholds."""
     groups = {g: list(m) for g, m in (groups or {}).items() if g in result.classes}
     per_class = {}
     for c, s in summary.items():
         per_class[c] = {k: s[k] for k in ("support", "roc_auc", "pr_auc", "at_threshold", "at_0_5")}
+        per_class[c]["method"] = s.get("method")
+        if s.get("interval"):
+            per_class[c]["interval"] = [round(float(x), 4) for x in s["interval"]]
         note = s["note"] if s["support"] == 0 and s["note"] else (
             s["diagnosis"] + (f"; {s['note']}" if s["note"] else ""))
-        if s.get("confused_with"):
-            cw = s["confused_with"]
-            note += f"; {cw['near_other']} of {cw['misses']} misses were detected as {cw['class']}"
+        if s.get("cliff"):
+            note += f"; recall cliff: {s['cliff']:.0%} of recall lost within +{CLIFF_STEP:g}"
         per_class[c]["note"] = note
+        if s.get("merge"):
+            m = s["merge"]
+            per_class[c]["merge"] = (f"{m['near_other']} of {m['misses']} misses were detected as "
+                                     f"{m['class']}")
+    data_groups: Dict[str, int] = {}
+    for g in result.group_of.values():
+        data_groups[g] = data_groups.get(g, 0) + 1
     return CalibrationFile(
         classes=list(result.model_classes),
         thresholds={c: float(choices[c].threshold) for c in result.classes},
@@ -184,7 +254,25 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
         fallback_threshold=float(fallback),
         groups=groups,
         per_class=per_class,
+        disabled_classes=list(disabled),
+        onset_plugins=None if onset_plugins is None else list(onset_plugins),
+        data_groups=data_groups,
+        min_support=int(fit.min_support) if fit is not None else 0,
+        methods={c: str(s.get("method")) for c, s in summary.items()},
+        transfer=transfer_dict(transfer) if transfer is not None else {},
+        domain=dict(domain or {}),
+        global_threshold=float(fit.global_threshold) if fit is not None else None,
     )
+
+
+def transfer_dict(tr) -> dict:
+    """Plain data of a :class:`calibration.robust.Transfer` (for the calibration file)."""
+    return {"folds": int(tr.folds),
+            "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
+            "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
+            "per_class": {c: {"kept": tr.kept.get(c),
+                              **{m: _f(tr.f1[m].get(c)) for m in tr.f1}}
+                          for c in tr.counts["fixed 0.5"]}}
 
 
 # ----------------------------------------------------------------------------- text
@@ -193,21 +281,55 @@ def _fmt(x, nd=3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def _flags(s: dict) -> str:
+    out = []
+    if s.get("cliff"):
+        out.append(f"recall cliff (-{s['cliff']:.0%} within +{CLIFF_STEP:g})")
+    if s.get("method", "").startswith("global (support"):
+        out.append("low support")
+    return ", ".join(out)
+
+
+def _merge_text(s: dict) -> str:
+    m = s.get("merge")
+    return f"with {m['class']} ({m['near_other']}/{m['misses']} misses)" if m else "-"
+
+
 def summary_table(summary: Dict[str, dict]) -> List[str]:
     """Lines of the terminal summary table."""
-    head = f"{'class':<14} {'support':>7} {'ROC':>6} {'AP':>6} {'thr':>6} {'F1@thr':>7} {'F1@0.5':>7}  diagnosis"
+    head = (f"{'class':<14} {'support':>7} {'ROC':>6} {'AP':>6} {'thr':>6} {'kept':<18} "
+            f"{'F1@thr':>7} {'F1@0.5':>7}  {'diagnosis':<34} {'merge advice':<28} flags")
     lines = [head, "-" * len(head)]
     for c, s in summary.items():
         at_t = s["at_threshold"] or {}
         at_5 = s["at_0_5"] or {}
         lines.append(f"{c:<14} {s['support']:>7d} {_fmt(s['roc_auc']):>6} {_fmt(s['pr_auc']):>6} "
-                     f"{s['threshold']:>6.3f} {_fmt(at_t.get('f1')):>7} {_fmt(at_5.get('f1')):>7}  "
-                     f"{s['diagnosis']}")
+                     f"{s['threshold']:>6.3f} {str(s.get('method') or '-')[:18]:<18} "
+                     f"{_fmt(at_t.get('f1')):>7} {_fmt(at_5.get('f1')):>7}  "
+                     f"{s['diagnosis'][:34]:<34} {_merge_text(s):<28} {_flags(s)}".rstrip())
     m_t = safe_mean((s["at_threshold"] or {}).get("f1") for s in summary.values())
     m_5 = safe_mean((s["at_0_5"] or {}).get("f1") for s in summary.values())
     lines.append(f"{'macro':<14} {'':>7} {_fmt(safe_mean(s['roc_auc'] for s in summary.values())):>6} "
-                 f"{_fmt(safe_mean(s['pr_auc'] for s in summary.values())):>6} {'':>6} "
+                 f"{_fmt(safe_mean(s['pr_auc'] for s in summary.values())):>6} {'':>6} {'':<18} "
                  f"{_fmt(m_t):>7} {_fmt(m_5):>7}")
+    return lines
+
+
+def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
+    """Lines of the leave-one-group-out table: held-out F1 per method, per class and macro."""
+    head = (f"{'class':<14} {'support':>7} {'per-class':>10} {'global':>8} {'0.5':>8}  kept")
+    lines = [f"leave-one-group-out over {tr.folds} groups: F1 on each held-out group's onsets "
+             "(counts summed over the groups)", head, "-" * len(head)]
+    for c in tr.counts["fixed 0.5"]:
+        a, b, fn = tr.counts["fixed 0.5"][c]
+        sup = a + fn
+        if c not in tr.f1["fixed 0.5"]:
+            lines.append(f"{c:<14} {sup:>7d} {'-':>10} {'-':>8} {'-':>8}  fallback (no positives)")
+            continue
+        lines.append(f"{c:<14} {sup:>7d} {tr.f1['per-class'][c]:>10.3f} {tr.f1['global'][c]:>8.3f} "
+                     f"{tr.f1['fixed 0.5'][c]:>8.3f}  {tr.kept.get(c, '-')}")
+    lines.append(f"{'macro':<14} {'':>7} {tr.macro_f1['per-class']:>10.3f} {tr.macro_f1['global']:>8.3f} "
+                 f"{tr.macro_f1['fixed 0.5']:>8.3f}")
     return lines
 
 
@@ -249,8 +371,9 @@ def threshold_rows(result, choices: Dict[str, Choice], groups=None) -> List[dict
 
 
 def analysis_text(result, choices, summary, objective, window_ms, confusion_info=None,
-                  fallback: float = 0.5) -> str:
+                  fallback: float = 0.5, transfer=None, fit=None) -> str:
     """The text of ``analysis_report.txt``."""
+    from .domain import describe
     buf = io.StringIO()
     w = buf.write
     w("drumscribe threshold analysis\n=============================\n\n")
@@ -267,8 +390,22 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
     undefined = [c for c, s in summary.items() if s["support"] == 0]
     if undefined:
         w(f"  left out (no positives, fallback {fallback:g} kept): {', '.join(undefined)}\n")
-    w("\nSummary\n")
+    n_groups = len(set(result.group_of.values()))
+    w(f"  data groups: {n_groups}"
+      + (f"   minimum support {fit.min_support}, {fit.n_boot} bootstrap resamples of the groups, "
+         f"global threshold {fit.global_threshold:.3f} "
+         f"(90% interval {fit.global_interval[0]:.3f}-{fit.global_interval[1]:.3f})" if fit else "")
+      + "\n")
+    w("\nSummary (kept: where the threshold comes from; merge advice and flags are separate "
+      "from the diagnosis)\n")
     for line in summary_table(summary):
+        w("  " + line + "\n")
+    if transfer is not None:
+        w("\nTransfer check\n")
+        for line in transfer_table(transfer, summary):
+            w("  " + line + "\n")
+    w("\nCalibration material (domain guard)\n")
+    for line in describe(result.domain):
         w("  " + line + "\n")
     w("\nPer class\n")
     for c, s in summary.items():
@@ -278,6 +415,9 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
             continue
         at_t, at_5 = s["at_threshold"], s["at_0_5"]
         w(f"  ROC AUC {_fmt(s['roc_auc'])}  PR AUC {_fmt(s['pr_auc'])}\n")
+        if s.get("interval"):
+            w(f"  kept: {s.get('method')}; 90% bootstrap interval of the class's own best threshold "
+              f"{s['interval'][0]:.3f}-{s['interval'][1]:.3f}\n")
         w(f"  chosen threshold {s['threshold']:.4f}: P {at_t['precision']:.3f} R {at_t['recall']:.3f} "
           f"F1 {at_t['f1']:.3f}\n")
         w(f"  at 0.5:                   P {at_5['precision']:.3f} R {at_5['recall']:.3f} "
@@ -288,6 +428,9 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
         w(f"  game targets (F1 > {g['target_f1']:g}, recall > {g['target_recall']:g}): "
           f"{'met' if g['met'] else 'NOT met'}\n")
         w(f"  diagnosis: {s['diagnosis']}\n")
+        w(f"  merge advice: {_merge_text(s)}\n")
+        if s.get("cliff"):
+            w(f"  flag: recall cliff, {s['cliff']:.0%} of recall is lost within +{CLIFF_STEP:g}\n")
         if s["note"]:
             w(f"  note: {s['note']}\n")
     if confusion_info and len(confusion_info[0]):
@@ -302,7 +445,7 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
             w("  " + f"{ca:<{width}}" + f"{int(misses[a]):>8}"
               + "".join(f"{('.' if a == b else str(int(table[a, b]))):>{width}}" for b in range(len(classes)))
               + "\n")
-        advice = _confusion_advice(confusion_info)
+        advice = {c: s["merge"] for c, s in summary.items() if s.get("merge")}
         if advice:
             w("\n  Merge recommendations\n")
             for ca, d in advice.items():
@@ -310,7 +453,9 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
                   f"consider merging them: postprocessing: {{class_groups: "
                   f"{{{ca}_{d['class']}: [{ca}, {d['class']}]}}}}\n")
         else:
-            w("\n  No class's misses are dominated by another class; no merge recommended.\n")
+            w(f"\n  No merge recommended (advice needs one class to take >= {MERGE_SHARE:.0%} and >= "
+              f"{MERGE_MIN} of another's misses, and is never given between two core classes that "
+              "are both fine).\n")
     w("\nPaste into a transcribe config (or use the calibration file with --calibration):\n\n")
     w(yaml_snippet(choices))
     return buf.getvalue()
@@ -318,7 +463,7 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
 
 def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, dict],
                  objective: Objective, window_ms: float, confusion_info=None, groups=None,
-                 fallback: float = 0.5) -> List[Path]:
+                 fallback: float = 0.5, transfer=None, fit=None) -> List[Path]:
     """Write the report folder; returns the paths written."""
     from transcribe.io import atomic_write
 
@@ -334,10 +479,17 @@ def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, 
             wr.writerow({k: ("" if v is None else (f"{v:.6f}" if isinstance(v, float) else v))
                          for k, v in r.items()})
     written.append(folder / "threshold_results.csv")
-    text = analysis_text(result, choices, summary, objective, window_ms, confusion_info, fallback)
+    text = analysis_text(result, choices, summary, objective, window_ms, confusion_info, fallback,
+                         transfer, fit)
     with atomic_write(folder / "analysis_report.txt", "w") as fh:
         fh.write(text)
     written.append(folder / "analysis_report.txt")
+    from .html import html_report
+
+    with atomic_write(folder / "report.html", "w") as fh:
+        fh.write(html_report(result, choices, summary, objective, window_ms, confusion_info,
+                             transfer, fit))
+    written.append(folder / "report.html")
     written += _plots(folder, result, choices)
     return written
 

@@ -8,9 +8,10 @@ Frame level
     exact; AUCs differ from the exact ones only by ties inside a bin.
     Statistics of two sets of files add up (:meth:`HistogramStats.merge`).
 
-Event level, built-in picker
-    The built-in picker's onsets at threshold ``t`` are the threshold-free
-    candidate peaks with height ``>= t``. Matchable subsets of peaks form a
+Event level, declared candidates
+    A picker's onsets at threshold ``t`` are, when it declares them
+    (``drumscribe_onset_candidates``, as the built-in picker does), the
+    threshold-free candidates with height ``>= t``. Matchable subsets of peaks form a
     matroid (a transversal matroid of the matching graph), so adding peaks in
     decreasing height and keeping each one that enlarges the maximum matching
     gives, for every threshold at once, ``TP(t) = #kept peaks with height >= t``.
@@ -18,10 +19,15 @@ Event level, built-in picker
     "negative" one, so the same :class:`HistogramStats` serves both levels and
     the event-level curve is exact at every grid threshold.
 
-Event level, plugin picker
-    When a plugin changes picking, :func:`sweep` calls
-    ``Postprocessor.pick`` at each threshold of a coarser grid
+Event level, whole stage
+    When a plugin could change the result (a picker that declares no
+    candidates, a filter, a wrapper), :func:`sweep` runs the stage's pick and
+    filter hooks (``Postprocessor.onsets``) at each threshold of a coarser grid
     (:class:`GridStats`), so calibration sees exactly what ``transcribe`` does.
+
+Groups
+    Counts are also kept per group of files (:class:`calibration.robust.GroupStats`,
+    1024 thresholds), for the robust fit and the leave-one-group-out check.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from plugins.peak_picking import candidate_peaks, gap_frames
+from plugins.peak_picking import candidate_peaks
 from transcribe.errors import DrumscribeError
 
 from .metrics import Curve, MetricError, _ap_from_cumulative, _greedy_match, _roc_auc_from_cumulative, frame_targets
@@ -330,11 +336,15 @@ class Item:
         ``load() -> Activations``.
     annotation : path-like
         The ground-truth file.
+    group : str
+        The group (song, kit, session) the file belongs to; "" makes the
+        file a group of its own.
     """
 
     name: str
     load: Callable
     annotation: object
+    group: str = ""
 
 
 @dataclass
@@ -362,6 +372,13 @@ class SweepResult:
         Files that could not be read, and the error.
     picker : str
         "peak_picking (nested sweep)" or the plugin name with "(grid sweep)".
+    by_group : calibration.robust.GroupStats or None
+        Counts per group at the calibration level (what the robust fit and
+        the transfer check use).
+    group_of : dict of str -> str
+        Group of each file used.
+    domain : dict
+        Description of the material (:mod:`calibration.domain`), when measured.
     """
 
     classes: List[str]
@@ -374,6 +391,9 @@ class SweepResult:
     skipped: List[Tuple[str, str]] = field(default_factory=list)
     failed: List[Tuple[str, str]] = field(default_factory=list)
     picker: str = ""
+    by_group: Optional[object] = None
+    group_of: Dict[str, str] = field(default_factory=dict)
+    domain: Dict[str, object] = field(default_factory=dict)
 
     def curves(self) -> Dict[str, Curve]:
         """Curves at the calibration level."""
@@ -389,19 +409,41 @@ def onsets_by_class(onsets, classes) -> Dict[str, np.ndarray]:
     return {c: np.sort(np.asarray(v, dtype=np.float64)) for c, v in out.items()}
 
 
+def _hist_delta(stats: HistogramStats, before_pos, before_neg, idx) -> Tuple[np.ndarray, np.ndarray]:
+    """Counts (C, len(idx)) of the items added since ``before_*`` at the thresholds ``idx``."""
+    dp = stats.pos - before_pos
+    dn = stats.neg - before_neg
+    tp = np.cumsum(dp[:, ::-1], axis=1)[:, ::-1][:, idx]
+    fp = np.cumsum(dn[:, ::-1], axis=1)[:, ::-1][:, idx]
+    return tp, fp
+
+
+def _group_index(bins: int) -> np.ndarray:
+    from .robust import GROUP_POINTS, coarse_indices
+
+    step = bins // (GROUP_POINTS - 1)
+    if step >= 1 and bins % (GROUP_POINTS - 1) == 0:
+        return np.arange(0, bins, step)
+    return coarse_indices(bins)
+
+
 def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms: float = 50.0,
           widen: int = 0, bins: int = DEFAULT_BINS, grid: Optional[Sequence[float]] = None,
           progress: Optional[Callable[[Iterable], Iterable]] = None,
-          warn: Callable[[str], None] = lambda m: None) -> SweepResult:
+          warn: Callable[[str], None] = lambda m: None,
+          describe: Optional[Callable] = None) -> SweepResult:
     """Stream over validation files and collect threshold statistics.
+
+    Every onset counted comes from the postprocessing stage that
+    ``transcribe`` runs (:class:`~transcribe.pipeline.Postprocessor`): its
+    transforms, then either the picker's declared candidates (exact at every
+    threshold, when :meth:`~transcribe.pipeline.Postprocessor.candidates`
+    allows it) or its pick and filter hooks at each threshold of ``grid``.
 
     Parameters
     ----------
     items : iterable of Item
     postprocessor : transcribe.pipeline.Postprocessor
-        Its transforms are applied (class groups calibrate like classes) and,
-        when a plugin replaces the built-in picker, its ``pick`` is called at
-        each threshold of ``grid``.
     level : {"event", "frame"}
     window_ms : float > 0
         Onset matching tolerance.
@@ -410,11 +452,14 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
     bins : int
         Histogram resolution.
     grid : sequence of float, optional
-        Thresholds for plugin pickers (default 0.02 .. 0.98 step 0.02).
+        Thresholds for the whole-stage sweep (default 0.02 .. 0.98 step 0.02).
     progress : callable, optional
         Wraps the item iterable (e.g. ``tqdm``).
     warn : callable
         Receives a one-line message for each skipped or failed file.
+    describe : callable, optional
+        ``describe(item, activations, transformed)`` is called per file (the
+        domain description collects its statistics this way).
 
     Returns
     -------
@@ -427,15 +472,17 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
     """
     from transcribe.annotations import read_annotations
 
+    from .robust import GroupStats
+
     if level not in ("event", "frame"):
         raise MetricError(f"level must be 'event' or 'frame', got {level!r}")
     if not window_ms > 0:
         raise MetricError(f"--window-ms must be > 0, got {window_ms!r}")
     window = window_ms / 1000.0
     groups = dict(postprocessor.config.postprocessing.class_groups)
-    min_gap = postprocessor.config.postprocessing.min_gap_ms
-    builtin = postprocessor.uses_builtin_picker()
+    exact = postprocessor.exact_candidates_possible()
     grid = np.asarray(DEFAULT_PLUGIN_GRID if grid is None else grid, dtype=np.float64)
+    gidx = _group_index(bins)
     res: Optional[SweepResult] = None
     failed: List[Tuple[str, str]] = []
     it = progress(items) if progress else items
@@ -452,7 +499,11 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
                                           f"(fingerprint {act.model_fingerprint[:12] or 'unknown'}, "
                                           f"others {res.fingerprint[:12] or 'unknown'}); "
                                           "calibrate one model at a time")
+            postprocessor.context.state = {}
             tact = postprocessor.transform(act)
+            cand = postprocessor.candidates(tact) if level == "event" and exact else None
+            if level == "event" and exact and cand is None:
+                raise DrumscribeError(f"{item.name}: no picker declared onset candidates")
         except DrumscribeError as exc:
             msg = str(exc) if item.name in str(exc) else f"{item.name}: {exc}"
             warn(f"skipped: {msg}")
@@ -462,35 +513,58 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
             classes = list(tact.classes)
             event = None
             if level == "event":
-                event = HistogramStats(classes, bins, "event") if builtin else GridStats(classes, grid)
-            picker = ("peak_picking (nested sweep)" if builtin else
-                      f"{postprocessor.picker_names[0] if postprocessor.picker_names else '?'} "
-                      f"(grid sweep, {grid.size} thresholds)")
+                event = HistogramStats(classes, bins, "event") if exact else GridStats(classes, grid)
+            pickers = postprocessor.picker_names
+            picker = (f"{pickers[0] if pickers else '?'} (exact sweep over declared candidates)"
+                      if exact else
+                      f"{pickers[0] if pickers else '?'} + filters "
+                      f"(whole-stage grid sweep, {grid.size} thresholds)")
             res = SweepResult(classes, list(act.classes), act.model_fingerprint,
                               HistogramStats(classes, bins, "frame"), event, level, picker=picker)
+            cal_th = (np.arange(bins, dtype=np.float64)[gidx] / bins
+                      if level == "frame" or exact else grid)
+            res.by_group = GroupStats(classes, cal_th)
+        group = item.group or item.name
         ref = ann.restricted(tact.classes, groups)
         n = tact.n_frames
         targets = np.stack([frame_targets(ref.times(c), n, tact.fps, widen) for c in tact.classes],
                            axis=1) if n else np.zeros((0, len(tact.classes)), bool)
-        res.frame.add_frames(tact.values, targets)
-        if level == "event":
-            if builtin:
-                g = gap_frames(min_gap, tact.fps)
+        n_ref_frames = None
+        if level == "frame":
+            bp, bn = res.frame.pos.copy(), res.frame.neg.copy()
+            res.frame.add_frames(tact.values, targets)
+            tp, fp = _hist_delta(res.frame, bp, bn, gidx)
+            n_ref_frames = targets.sum(axis=0)
+            res.by_group.add(group, tp, fp, n_ref_frames)
+        else:
+            res.frame.add_frames(tact.values, targets)
+            n_refs = np.array([ref.times(c).size for c in tact.classes], np.int64)
+            if exact:
+                bp, bn = res.event.pos.copy(), res.event.neg.copy()
                 for j, c in enumerate(tact.classes):
                     r = ref.times(c)
-                    tp_h, fp_h = event_heights(tact.values[:, j], r, tact.fps, g, window)
-                    res.event.add_events(j, tp_h, fp_h, r.size)
+                    h = np.asarray(cand.heights[c], dtype=np.float32)
+                    kept = kept_peaks(np.asarray(r, np.float64), cand.times(c), h, window)
+                    res.event.add_events(j, h[kept], h[~kept], r.size)
+                tp, fp = _hist_delta(res.event, bp, bn, gidx)
             else:
-                for j, c in enumerate(tact.classes):
-                    res.event.n_ref[j] += ref.times(c).size
-                for k, t in enumerate(res.event.grid):
-                    onsets, _ = postprocessor.pick(tact, {c: float(t) for c in tact.classes})
+                tp = np.zeros((len(tact.classes), grid.size), np.int64)
+                fp = np.zeros_like(tp)
+                for k, t in enumerate(grid):
+                    onsets, _ = postprocessor.onsets(tact, {c: float(t) for c in tact.classes})
                     est = onsets_by_class(onsets, tact.classes)
                     for j, c in enumerate(tact.classes):
                         m = _greedy_match(ref.times(c), est[c], window)[0].size
-                        res.event.tp[j, k] += m
-                        res.event.fp[j, k] += est[c].size - m
+                        tp[j, k] += m
+                        fp[j, k] += est[c].size - m
+                res.event.tp += tp
+                res.event.fp += fp
+                res.event.n_ref += n_refs
+            res.by_group.add(group, tp, fp, n_refs)
+        if describe is not None:
+            describe(item, act, tact)
         res.files.append(item.name)
+        res.group_of[item.name] = group
     if res is None:
         raise DrumscribeError("no usable validation file (each was skipped); see the messages above")
     res.failed = failed
@@ -533,6 +607,7 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
     for item in items:
         try:
             ann = read_annotations(item.annotation)
+            postprocessor.context.state = {}
             tact = postprocessor.transform(item.load())
         except DrumscribeError:
             continue
@@ -542,7 +617,7 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
             table = np.zeros((len(classes), len(classes)), dtype=np.int64)
         if list(tact.classes) != classes:
             continue
-        onsets, _ = postprocessor.pick(tact, {c: float(thresholds.get(c, 0.5)) for c in classes})
+        onsets, _ = postprocessor.onsets(tact, {c: float(thresholds.get(c, 0.5)) for c in classes})
         est = onsets_by_class(onsets, classes)
         ref = ann.restricted(classes, groups)
         unmatched_ref, false_alarms = {}, {}

@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from transcribe.hookspecs import Onset, hookimpl
+from transcribe.hookspecs import Candidates, Onset, hookimpl
 
 
 def gap_frames(min_gap_ms: float, fps: float) -> int:
@@ -88,15 +88,30 @@ def velocity_from_strength(strength) -> np.ndarray:
     return np.clip(np.round(1 + 126 * np.asarray(strength, dtype=float)), 1, 127).astype(int)
 
 
+def candidates_of(activations, min_gap_ms: float) -> Candidates:
+    """The threshold-free candidate peaks of every class (see the module docstring)."""
+    g = gap_frames(min_gap_ms, activations.fps)
+    frames, heights = {}, {}
+    for j, name in enumerate(activations.classes):
+        x = activations.values[:, j]
+        idx = candidate_peaks(x, g)
+        frames[name], heights[name] = idx, x[idx]
+    return Candidates(frames, heights, activations.fps)
+
+
+@hookimpl(trylast=True)
+def drumscribe_onset_candidates(activations, context) -> Candidates:
+    """Declare the candidates: this picker's onsets are those with height >= threshold."""
+    return candidates_of(activations, context.config.postprocessing.min_gap_ms)
+
+
 @hookimpl(trylast=True)
 def drumscribe_pick_onsets(activations, thresholds: Dict[str, float], context) -> List[Onset]:
     """Pick local maxima above each class's threshold, ``min_gap_ms`` apart."""
-    gap = context.config.postprocessing.min_gap_ms
+    cand = candidates_of(activations, context.config.postprocessing.min_gap_ms)
     out: List[Onset] = []
-    for j, name in enumerate(activations.classes):
-        frames, heights = pick_peaks(activations.values[:, j], thresholds[name],
-                                     activations.fps, gap)
+    for name in activations.classes:
+        times, heights = cand.above(name, thresholds[name])
         vels = velocity_from_strength(heights)
-        out.extend(Onset(f / activations.fps, name, int(v), float(h))
-                   for f, h, v in zip(frames, heights, vels))
+        out.extend(Onset(float(t), name, int(v), float(h)) for t, h, v in zip(times, heights, vels))
     return out

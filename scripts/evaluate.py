@@ -6,7 +6,10 @@
 
 Prints, per folder, a markdown table of F1 / precision / recall at ±50 ms per class,
 for the core and other classes, and for the five coarse groups, then the five-group
-F1 on one line per threshold setting (``--brief``: only those lines).
+F1 on one line per threshold setting (``--brief``: only those lines). Onsets come from
+the same postprocessing stage as ``transcribe`` (``Postprocessor.run``: transforms,
+pickers and filters), with the plugins and config given here; pass the ones the
+calibration file was fitted with, or it is refused by name.
 
 ``--lowpass HZ`` and ``--gain-db DB`` transform the decoded audio before the model
 (a steep zero-phase low-pass, then a gain; see calibration/transforms.py), to check
@@ -34,6 +37,9 @@ def main(argv=None):
     p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
                    help="apply this gain (dB, no clipping) to the audio before the model")
     p.add_argument("--brief", action="store_true", help="print only the five-group F1 lines")
+    p.add_argument("--config", default=None, help="transcribe config (class groups, plugins)")
+    p.add_argument("--plugin", action="append", default=[], help="extra postprocessing plugin")
+    p.add_argument("--force", action="store_true", help="accept a calibration fitted otherwise")
     args = p.parse_args(argv)
 
     import torch
@@ -43,7 +49,7 @@ def main(argv=None):
     from calibration.data import PredictionCache, audio_items, default_cache_dir
     from calibration.evaluate import evaluate, groups_line, markdown_table
     from calibration.transforms import AudioTransform
-    from transcribe.config import config_from_dict
+    from transcribe.config import Config, load_config
     from transcribe.inference import Transcriber
     from transcribe.pipeline import Postprocessor
 
@@ -52,25 +58,36 @@ def main(argv=None):
     transform = AudioTransform(args.lowpass, args.gain_db)
     cache = PredictionCache(tr, args.cache_dir or default_cache_dir(), transform)
     w = args.window_ms / 1000.0
-    fixed = Postprocessor(config_from_dict({}), ck.classes, ck.fingerprint)
-    cal = None
+    def config(calibration):
+        cfg = load_config(args.config) if args.config else Config()
+        cfg.postprocessing.calibration_file = calibration
+        return cfg
+
+    from calibration.calfile import read_calibration
+
+    fixed = Postprocessor(config(None), ck.classes, ck.fingerprint, plugins=args.plugin)
+    cal, g = None, None
     if args.calibration != "none":
-        cal = Postprocessor(config_from_dict({"postprocessing": {"calibration_file": args.calibration}}),
-                            ck.classes, ck.fingerprint)
+        cal = Postprocessor(config(args.calibration), ck.classes, ck.fingerprint, plugins=args.plugin,
+                            force=args.force)
+        g = read_calibration(args.calibration).global_threshold
+    names = list(ck.classes) + list(fixed.config.postprocessing.class_groups)
     for d in args.data:
         items, skipped = audio_items(d, cache)
-        e_fixed = evaluate(items, {c: 0.5 for c in ck.classes}, window=w, postprocessor=fixed,
-                           progress=True)
-        e_cal = evaluate(items, None, window=w, postprocessor=cal) if cal is not None else None
+        evals = {"0.5": evaluate(items, {c: 0.5 for c in names}, window=w, postprocessor=fixed,
+                                 progress=True)}
+        if g is not None:  # the calibration's one global threshold, for the model card's comparison
+            evals[f"global {g:.3f}"] = evaluate(items, {c: g for c in names}, window=w,
+                                                postprocessor=fixed)
+        if cal is not None:
+            evals["calibrated"] = evaluate(items, None, window=w, postprocessor=cal)
         what = f", audio {transform.key}" if transform.key else ""
-        print(f"\n### {d} ({e_fixed.files} files, ±{args.window_ms:g} ms{what})\n")
+        print(f"\n### {d} ({evals['0.5'].files} files, ±{args.window_ms:g} ms{what})\n")
         if not args.brief:
-            runs = {"0.5": e_fixed} if e_cal is None else {"0.5": e_fixed, "calibrated": e_cal}
-            print("\n".join(markdown_table(runs, ck.classes)))
+            print("\n".join(markdown_table(evals, ck.classes)))
             print()
-        print(f"five-group F1 at 0.5:        {groups_line(e_fixed)}")
-        if e_cal is not None:
-            print(f"five-group F1 at calibrated: {groups_line(e_cal)}")
+        for name, e in evals.items():
+            print(f"five-group F1 at {name + ':':<12} {groups_line(e)}")
     return 0
 
 

@@ -27,11 +27,12 @@ from typing import List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parent.parent
 HOOKSPECS = ROOT / "transcribe" / "hookspecs.py"
+TYPES_MODULE = ROOT / "transcribe" / "types.py"
 DOC = ROOT / "docs" / "plugins.md"
 BEGIN = ("<!-- BEGIN HOOK REFERENCE: generated from transcribe/hookspecs.py by "
          "scripts/gen_plugin_docs.py; do not edit by hand -->")
 END = "<!-- END HOOK REFERENCE -->"
-TYPES = ("Onset", "ThresholdLayer", "Context")
+TYPES = ("Onset", "ThresholdLayer", "Candidates", "Context")
 KINDS = {
     "first result": "the first non-`None` answer wins; later plugins are not called",
     "chained": "each plugin gets the previous one's output; `None` passes it on unchanged",
@@ -217,13 +218,17 @@ def render_reference(source: Optional[str] = None) -> str:
         parts += ["", f"### {h.name}", "", f"*{h.kind}*: {KINDS[h.kind]}.", "",
                   "```python", h.decorator, h.signature, "```", "",
                   numpydoc_to_markdown(h.doc).rstrip()]
-    parts += ["", "### Data types", ""]
-    for name, doc in read_types(source):
+    types_source = TYPES_MODULE.read_text(encoding="utf-8") if TYPES_MODULE.is_file() else ""
+    parts += ["", "### Data types", "",
+              "Defined in `transcribe.types` (and importable from `transcribe.hookspecs`, as before).",
+              ""]
+    for name, doc in read_types(source) + read_types(types_source):
         parts += [f"#### {name}", "", numpydoc_to_markdown(doc).rstrip(), ""]
     parts += ["### Threshold priorities", "",
-              "Constants in `transcribe.hookspecs`; for each class the layer with the highest "
-              "priority wins.", "", "| constant | value | used for |", "|---|---|---|"]
-    for name, value, doc in read_priorities(source):
+              "Constants in `transcribe.types` (re-exported by `transcribe.hookspecs`); for each "
+              "class the layer with the highest priority wins.", "",
+              "| constant | value | used for |", "|---|---|---|"]
+    for name, value, doc in read_priorities(source) + read_priorities(types_source):
         parts.append(f"| `{name}` | {value} | {_inline(doc)} |")
     parts += ["", END]
     return "\n".join(parts) + "\n"

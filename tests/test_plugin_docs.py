@@ -45,10 +45,11 @@ def test_hook_reference_is_up_to_date():
 
 def test_every_hook_is_in_the_reference_with_its_kind():
     text = DOC.read_text(encoding="utf-8")
-    assert len(HOOKS) == 6
+    assert len(HOOKS) == 7
     for name in HOOKS:
         assert f"### {name}\n" in text
     assert "*first result*" in text.split("### drumscribe_pick_onsets")[1].split("###")[0]
+    assert "*first result*" in text.split("### drumscribe_onset_candidates")[1].split("###")[0]
     assert "*chained*" in text.split("### drumscribe_filter_onsets")[1].split("###")[0]
     assert "*collected*" in text.split("### drumscribe_thresholds")[1].split("###")[0]
 

@@ -16,8 +16,18 @@ song:
    returns a list wins; the built-in peak picker runs last (``trylast``).
 5. :func:`drumscribe_filter_onsets` -- *chained*: each plugin gets the previous
    onset list and may return a new one (or ``None``).
-6. :func:`drumscribe_export` -- *collected*: after the MIDI file is written,
+6. :func:`drumscribe_onset_candidates` -- *first result*, called by
+   ``calibrate`` only: a picker declares its threshold-free candidates so the
+   sweep gets the exact curve at every threshold in one pass.
+7. :func:`drumscribe_export` -- *collected*: after the MIDI file is written,
    writers for other formats (charts) return the paths they wrote.
+
+Every hook is called through ``pm.hook.<name>(...)``, pluggy's own calling, so
+``tryfirst``/``trylast``, ``firstresult``, ``wrapper=True`` (and old-style
+``hookwrapper=True``) implementations and ``pm.add_hookcall_monitoring`` work as
+pluggy documents. A *chained* hook is one pluggy call per implementation
+(:func:`transcribe.pipeline.call_chained`): a wrapper of a chained hook runs
+around each step.
 
 Plugins are called in pluggy's order: later-registered first, ``tryfirst``
 before and ``trylast`` after the rest. Built-ins are registered first, so a
@@ -32,109 +42,20 @@ that names the plugin and the hook.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
 
 import pluggy
 
 if TYPE_CHECKING:  # pragma: no cover
     from .activations import Activations
-    from .config import Config
 
 PROJECT = "drumscribe"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-# Threshold layer priorities used by the built-ins (highest wins).
-PRIORITY_GLOBAL = 0
-"""``postprocessing.onset_threshold`` (the old fixed 0.5)."""
-PRIORITY_CALIBRATION = 10
-"""Per-class thresholds from a calibration file."""
-PRIORITY_CONFIG = 20
-"""``postprocessing.class_thresholds`` in the config file."""
-PRIORITY_COMMAND_LINE = 30
-"""``--threshold`` on the command line."""
-
-
-class Onset(NamedTuple):
-    """One detected drum hit.
-
-    Attributes
-    ----------
-    time : float
-        Onset time in seconds from the start of the audio.
-    drum : str
-        Class name (a column of the activations).
-    velocity : int
-        MIDI velocity 1..127.
-    strength : float
-        Activation at the peak, in [0, 1].
-    """
-
-    time: float
-    drum: str
-    velocity: int
-    strength: float
-
-
-@dataclass
-class ThresholdLayer:
-    """Thresholds offered by one plugin.
-
-    Attributes
-    ----------
-    values : dict of str -> float
-        Threshold in [0, 1] per class (a subset of the classes is fine).
-    source : str
-        Where the values come from, shown by ``--verbose`` and stored in the
-        MIDI metadata (e.g. ``"calibration file cal.yaml"``).
-    priority : int
-        Layers with higher priority win class by class; see ``PRIORITY_*``.
-    """
-
-    values: Dict[str, float]
-    source: str
-    priority: int = PRIORITY_CONFIG
-
-
-@dataclass
-class Context:
-    """What every hook may ask for besides the data it transforms.
-
-    Attributes
-    ----------
-    config : Config
-        The validated configuration (``config.postprocessing``,
-        ``config.export``, ``config.plugins_config``).
-    model_classes : list of str
-        The model's own class list (before any grouping).
-    model_fingerprint : str
-        sha256 of the checkpoint, or "" when unknown.
-    force : bool
-        ``--force``: accept a calibration file made for another model.
-    verbose : bool
-        ``--verbose``.
-    log : callable
-        ``log(message)`` prints when verbose.
-    state : dict
-        Per-song scratch space shared between hooks (reset for each song).
-    store : dict
-        Run-wide scratch space (e.g. a file read once in ``drumscribe_configure``);
-        key it by your plugin's name.
-    """
-
-    config: "Config"
-    model_classes: List[str] = field(default_factory=list)
-    model_fingerprint: str = ""
-    force: bool = False
-    verbose: bool = False
-    log: Callable[[str], None] = lambda msg: None
-    state: Dict[str, Any] = field(default_factory=dict)
-    store: Dict[str, Any] = field(default_factory=dict)
-
-    def plugin_config(self, name: str) -> dict:
-        """This plugin's own section, ``plugins_config.<name>`` ({} if absent)."""
-        return dict(self.config.plugins_config.get(name) or {})
+# The plain types moved to transcribe.types; re-exported for plugins that import them here.
+from .types import (PRIORITY_CALIBRATION, PRIORITY_COMMAND_LINE, PRIORITY_CONFIG,  # noqa: E402,F401
+                    PRIORITY_GLOBAL, Candidates, Context, Onset, ThresholdLayer)
 
 
 @hookspec
@@ -234,6 +155,31 @@ def drumscribe_filter_onsets(onsets: List[Onset], activations: "Activations", th
     activations : Activations
     thresholds : dict of str -> float
     context : Context
+    """
+
+
+@hookspec(firstresult=True)
+def drumscribe_onset_candidates(activations: "Activations", context: Context) -> Optional[Candidates]:
+    """Declare the picker's threshold-free onset candidates (first result wins).
+
+    Called by ``calibrate`` once per validation file, after the transforms,
+    never by ``transcribe``. A picker implements it when its onsets at any
+    thresholds are exactly the candidates whose height is ``>= threshold``
+    (see :class:`Candidates`); the built-in ``peak_picking`` does. The sweep
+    uses the candidates only when no registered plugin could change the
+    result: every picker declares candidates, no plugin filters onsets and no
+    wrapper surrounds picking. Otherwise it runs the whole stage (pick and
+    filter hooks) at each threshold of a grid.
+
+    Parameters
+    ----------
+    activations : Activations
+        The transformed activations.
+    context : Context
+
+    Returns
+    -------
+    Candidates or None
     """
 
 

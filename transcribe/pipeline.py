@@ -7,11 +7,13 @@ my_pkg.my_plugin`` or ``postprocessing.plugins`` in the config).
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -21,7 +23,7 @@ from . import hookspecs
 from .activations import Activations
 from .config import Config, check_classes
 from .errors import DrumscribeError, PluginError
-from .hookspecs import Context, Onset, ThresholdLayer
+from .types import Candidates, Context, Onset, ThresholdLayer
 
 ENTRY_POINT_GROUP = "drumscribe"
 BUILTIN_PLUGINS = ("fixed_threshold", "class_thresholds", "calibrated", "class_groups", "peak_picking")
@@ -154,11 +156,22 @@ def _register(pm, module, name):
     # check_pending raises for unknown drumscribe_* hooks
 
 
+ONSET_HOOKS = ("drumscribe_transform_activations", "drumscribe_pick_onsets",
+               "drumscribe_onset_candidates", "drumscribe_filter_onsets")
+"""Hooks whose implementations shape the onsets (recorded in calibration files)."""
+
+_ANSWERED: contextvars.ContextVar = contextvars.ContextVar("drumscribe_answered", default=None)
+_CALL: contextvars.ContextVar = contextvars.ContextVar("drumscribe_call", default=None)
+
+
+def _is_wrapper(impl) -> bool:
+    return bool(impl.hookwrapper or getattr(impl, "wrapper", False))
+
+
 def _impls(pm: pluggy.PluginManager, hook_name: str):
-    """Hook implementations in pluggy's call order."""
+    """Hook implementations (wrappers left out) in pluggy's call order."""
     caller = getattr(pm.hook, hook_name)
-    return [i for i in reversed(caller.get_hookimpls())
-            if not (i.hookwrapper or getattr(i, "wrapper", False))]
+    return [i for i in reversed(caller.get_hookimpls()) if not _is_wrapper(i)]
 
 
 def picker_order(pm: pluggy.PluginManager) -> List[str]:
@@ -166,36 +179,169 @@ def picker_order(pm: pluggy.PluginManager) -> List[str]:
     return [i.plugin_name for i in _impls(pm, "drumscribe_pick_onsets")]
 
 
-def _call(impl, hook_name: str, kwargs: dict):
-    args = {k: kwargs[k] for k in impl.argnames}
-    try:
-        return impl.function(**args)
-    except DrumscribeError as exc:
-        if isinstance(exc, PluginError):
-            raise
-        raise type(exc)(f"plugin {impl.plugin_name!r} in {hook_name}: {exc}") from None
-    except Exception as exc:
-        raise PluginError(f"plugin {impl.plugin_name!r} raised in {hook_name}: "
-                          f"{type(exc).__name__}: {exc}") from exc
+def onset_plugins(pm: pluggy.PluginManager) -> List[str]:
+    """Registered plugins that shape onsets (:data:`ONSET_HOOKS`), in registration order."""
+    shaping = {i.plugin_name for h in ONSET_HOOKS for i in _impls(pm, h)}
+    return [name for name, _ in pm.list_name_plugin() if name in shaping]
 
 
-def _check_onsets(result, impl, hook_name, classes) -> List[Onset]:
+# ----------------------------------------------------------------------------- checking answers
+
+def _classes(kwargs):
+    act = kwargs.get("activations")
+    return list(act.classes) if act is not None else None
+
+
+def _onset_list(result, plugin, hook, kwargs) -> List[Onset]:
+    classes = _classes(kwargs)
     if not isinstance(result, (list, tuple)):
-        raise PluginError(f"plugin {impl.plugin_name!r} returned {type(result).__name__} from "
-                          f"{hook_name}; expected a list of Onset")
+        raise PluginError(f"plugin {plugin!r} returned {type(result).__name__} from "
+                          f"{hook}; expected a list of Onset")
     out = []
     for o in result:
         try:
             o = Onset(float(o[0]), str(o[1]), int(o[2]), float(o[3]))
         except Exception:
-            raise PluginError(f"plugin {impl.plugin_name!r} returned {o!r} from {hook_name}; "
+            raise PluginError(f"plugin {plugin!r} returned {o!r} from {hook}; "
                               "expected Onset(time, drum, velocity, strength)") from None
-        if o.drum not in classes:
-            raise PluginError(f"plugin {impl.plugin_name!r} returned an onset of unknown class "
-                              f"{o.drum!r} from {hook_name}")
+        if classes is not None and o.drum not in classes:
+            raise PluginError(f"plugin {plugin!r} returned an onset of unknown class "
+                              f"{o.drum!r} from {hook}")
         out.append(o)
-    out.sort(key=lambda o: (o.time, classes.index(o.drum)))
+    order = {c: i for i, c in enumerate(classes or [])}
+    out.sort(key=lambda o: (o.time, order.get(o.drum, 0)))
     return out
+
+
+def _layers(result, plugin, hook, kwargs):
+    for layer in (result if isinstance(result, (list, tuple)) else [result]):
+        if not isinstance(layer, ThresholdLayer) or not isinstance(layer.values, dict):
+            raise PluginError(f"plugin {plugin!r} returned {type(layer).__name__} "
+                              f"from {hook}; expected a ThresholdLayer")
+        for k, v in layer.values.items():
+            try:
+                ok = 0.0 <= float(v) <= 1.0
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise PluginError(f"plugin {plugin!r} returned threshold {v!r} "
+                                  f"for {k!r} from {hook}; thresholds must be in [0, 1]")
+    return result
+
+
+def _activations(result, plugin, hook, kwargs):
+    if not isinstance(result, Activations):
+        raise PluginError(f"plugin {plugin!r} returned {type(result).__name__} from "
+                          f"{hook}; expected Activations or None")
+    return result
+
+
+def _candidates(result, plugin, hook, kwargs):
+    classes = _classes(kwargs) or list(getattr(result, "frames", {}) or [])
+    if (not isinstance(result, Candidates) or set(result.frames) != set(classes)
+            or set(result.heights) != set(classes)):
+        raise PluginError(f"plugin {plugin!r} returned {type(result).__name__} from {hook}; "
+                          f"expected Candidates with frames and heights for {', '.join(classes)}")
+    return result
+
+
+def _paths(result, plugin, hook, kwargs):
+    if not isinstance(result, (list, tuple)):
+        raise PluginError(f"plugin {plugin!r} returned {type(result).__name__} "
+                          f"from {hook}; expected a list of paths")
+    return [str(p) for p in result]
+
+
+_CHECKS = {
+    "drumscribe_transform_activations": _activations,
+    "drumscribe_thresholds": _layers,
+    "drumscribe_pick_onsets": _onset_list,
+    "drumscribe_filter_onsets": _onset_list,
+    "drumscribe_onset_candidates": _candidates,
+    "drumscribe_export": _paths,
+}
+
+
+def _guard(impl, hook_name: str) -> None:
+    """Make ``impl`` name its plugin and hook when it fails, and check its answer.
+
+    pluggy still does all the calling (order, ``firstresult``, wrappers,
+    monitoring); the guard only wraps the implementation's own function, once.
+    """
+    fn = impl.function
+    if getattr(fn, "_drumscribe_guarded", False) or _is_wrapper(impl):
+        return
+    plugin, argnames, check = impl.plugin_name, tuple(impl.argnames), _CHECKS.get(hook_name)
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            res = fn(*args, **kwargs)
+        except DrumscribeError as exc:
+            if isinstance(exc, PluginError):
+                raise
+            raise type(exc)(f"plugin {plugin!r} in {hook_name}: {exc}") from None
+        except Exception as exc:
+            raise PluginError(f"plugin {plugin!r} raised in {hook_name}: "
+                              f"{type(exc).__name__}: {exc}") from exc
+        if res is not None:
+            if check is not None:
+                call = _CALL.get()
+                given = dict(call[1]) if call is not None and call[0] == hook_name else {}
+                given.update(zip(argnames, args))
+                given.update(kwargs)
+                res = check(res, plugin, hook_name, given)
+            _ANSWERED.set(plugin)
+        return res
+
+    guarded._drumscribe_guarded = True
+    impl.function = guarded
+
+
+def guard_hooks(pm: pluggy.PluginManager) -> None:
+    """Guard every implementation of every drumscribe hook (see :func:`_guard`)."""
+    for name in dir(hookspecs):
+        if name.startswith("drumscribe_"):
+            for impl in getattr(pm.hook, name).get_hookimpls():
+                _guard(impl, name)
+
+
+def call_hook(caller, hook_name: str, **kwargs):
+    """``caller(**kwargs)`` (a pluggy hook caller), telling the guards what was passed."""
+    token = _CALL.set((hook_name, kwargs))
+    try:
+        return caller(**kwargs)
+    finally:
+        _CALL.reset(token)
+
+
+def call_chained(pm: pluggy.PluginManager, hook_name: str, value_arg: str, **kwargs):
+    """Call a chained hook: each implementation gets the previous one's output.
+
+    Each step is one pluggy call (``pm.subset_hook_caller``) that leaves out
+    the other non-wrapper implementations, so wrappers, ``tryfirst``/``trylast``
+    and hook-call monitoring apply to every step. An answer of ``None`` passes
+    the value on unchanged.
+
+    Returns
+    -------
+    The last value.
+    """
+    impls = _impls(pm, hook_name)
+    plugins = [i.plugin for i in impls]
+    caller = getattr(pm.hook, hook_name)
+    value = kwargs[value_arg]
+    if not impls:  # still one pluggy call, so wrappers and monitoring see the hook
+        call_hook(caller, hook_name, **kwargs)
+        return value
+    for k in range(len(impls)):
+        others = plugins[:k] + plugins[k + 1:]
+        step = pm.subset_hook_caller(hook_name, remove_plugins=others) if others else caller
+        kwargs[value_arg] = value
+        res = call_hook(step, hook_name, **kwargs)
+        if res:
+            value = res[-1]
+    return value
 
 
 @dataclass
@@ -224,7 +370,12 @@ class PostprocessResult:
 
 
 class Postprocessor:
-    """Runs the postprocessing hooks over activation matrices.
+    """The onset stage: activations -> onsets through the hooks, for every caller.
+
+    ``transcribe``, the calibration sweep and confusion analysis and
+    ``scripts/evaluate.py`` all get their onsets from :meth:`run` (or from
+    :meth:`transform` followed by :meth:`onsets`, which is the same), so
+    filters apply everywhere.
 
     Parameters
     ----------
@@ -238,6 +389,8 @@ class Postprocessor:
         Plugins not to load (added to ``config.postprocessing.disable_plugins``).
     force, verbose : bool
     log : callable
+    warn : callable, optional
+        One-line warnings that are always shown (default: stderr).
     pm : pluggy.PluginManager, optional
         Use this manager instead of making one (for tests).
     """
@@ -245,7 +398,7 @@ class Postprocessor:
     def __init__(self, config: Config, model_classes: Sequence[str], model_fingerprint: str = "",
                  plugins: Sequence[str] = (), disable: Sequence[str] = (), force: bool = False,
                  verbose: bool = False, log=None, pm: Optional[pluggy.PluginManager] = None,
-                 entry_points: bool = True):
+                 entry_points: bool = True, warn=None):
         self.config = config
         check_classes(config, list(model_classes))
         if pm is None:
@@ -255,12 +408,14 @@ class Postprocessor:
                 entry_points=entry_points)
         else:
             self.plugin_info = {}
+        guard_hooks(pm)
         self.pm = pm
+        extra = {"warn": warn} if warn is not None else {}
         self.context = Context(config=config, model_classes=list(model_classes),
                                model_fingerprint=model_fingerprint, force=force, verbose=verbose,
-                               log=log or (lambda m: None))
-        for impl in _impls(pm, "drumscribe_configure"):
-            _call(impl, "drumscribe_configure", {"context": self.context})
+                               log=log or (lambda m: None), onset_plugins=onset_plugins(pm),
+                               **extra)
+        pm.hook.drumscribe_configure(context=self.context)
 
     def thresholds(self, activations: Activations) -> Tuple[Dict[str, float], Dict[str, str]]:
         """Merge the threshold layers offered by plugins for ``activations``.
@@ -275,25 +430,11 @@ class Postprocessor:
             If a layer is malformed or a class gets no threshold.
         """
         classes = list(activations.classes)
+        answers = call_hook(self.pm.hook.drumscribe_thresholds, "drumscribe_thresholds",
+                            classes=classes, activations=activations, context=self.context)
         layers = []
-        hook = "drumscribe_thresholds"
-        for order, impl in enumerate(_impls(self.pm, hook)):
-            res = _call(impl, hook, {"classes": classes, "activations": activations,
-                                     "context": self.context})
-            if res is None:
-                continue
+        for order, res in enumerate(answers):  # pluggy's call order
             for layer in (res if isinstance(res, (list, tuple)) else [res]):
-                if not isinstance(layer, ThresholdLayer) or not isinstance(layer.values, dict):
-                    raise PluginError(f"plugin {impl.plugin_name!r} returned {type(layer).__name__} "
-                                      f"from {hook}; expected a ThresholdLayer")
-                for k, v in layer.values.items():
-                    try:
-                        ok = 0.0 <= float(v) <= 1.0
-                    except (TypeError, ValueError):
-                        ok = False
-                    if not ok:
-                        raise PluginError(f"plugin {impl.plugin_name!r} returned threshold {v!r} "
-                                          f"for {k!r} from {hook}; thresholds must be in [0, 1]")
                 layers.append((layer.priority, -order, layer))
         layers.sort(key=lambda t: (t[0], t[1]), reverse=True)
         out, sources = {}, {}
@@ -330,53 +471,77 @@ class Postprocessor:
                 for c, v in thresholds.items():
                     if c in th:
                         th[c], src[c] = float(v), "given"
-        onsets, picker = self.pick(act, th)
-        hook = "drumscribe_filter_onsets"
-        for impl in _impls(self.pm, hook):
-            res = _call(impl, hook, {"onsets": list(onsets), "activations": act,
-                                     "thresholds": th, "context": self.context})
-            if res is None:
-                continue
-            onsets = _check_onsets(res, impl, hook, act.classes)
+        onsets, picker = self.onsets(act, th)
         return PostprocessResult(onsets, th, src, act, picker)
 
     def transform(self, activations: Activations) -> Activations:
         """Run the chained transform hooks only (class groups, smoothing...)."""
-        act = activations
-        hook = "drumscribe_transform_activations"
-        for impl in _impls(self.pm, hook):
-            res = _call(impl, hook, {"activations": act, "context": self.context})
-            if res is None:
-                continue
-            if not isinstance(res, Activations):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {type(res).__name__} from "
-                                  f"{hook}; expected Activations or None")
-            act = res
-        return act
+        return call_chained(self.pm, "drumscribe_transform_activations", "activations",
+                            activations=activations, context=self.context)
+
+    def onsets(self, activations: Activations, thresholds: Dict[str, float]) -> Tuple[List[Onset], str]:
+        """Pick and filter transformed activations at ``thresholds``: what ``transcribe`` outputs.
+
+        Returns
+        -------
+        onsets : list of Onset
+        picker : str
+        """
+        onsets, picker = self.pick(activations, thresholds)
+        onsets = call_chained(self.pm, "drumscribe_filter_onsets", "onsets", onsets=list(onsets),
+                              activations=activations, thresholds=thresholds, context=self.context)
+        return onsets, picker
 
     @property
     def picker_names(self) -> List[str]:
         """Plugins implementing the picking hook, in call order (the first answer wins)."""
         return picker_order(self.pm)
 
+    def exact_candidates_possible(self) -> bool:
+        """True when the candidates hook can stand for the whole stage after the transforms.
+
+        That is when every picker also declares candidates, no plugin filters
+        onsets, and no wrapper surrounds picking, candidates or filtering (a
+        wrapper may change the answer).
+        """
+        pickers = {i.plugin for i in _impls(self.pm, "drumscribe_pick_onsets")}
+        declares = {i.plugin for i in _impls(self.pm, "drumscribe_onset_candidates")}
+        wrapped = any(_is_wrapper(i) for h in ("drumscribe_pick_onsets", "drumscribe_onset_candidates",
+                                               "drumscribe_filter_onsets")
+                      for i in getattr(self.pm.hook, h).get_hookimpls())
+        return bool(pickers) and pickers == declares and not wrapped and not _impls(
+            self.pm, "drumscribe_filter_onsets")
+
     def uses_builtin_picker(self) -> bool:
-        """True when only the built-in ``peak_picking`` plugin picks onsets, so
-        threshold sweeps may use its nested fast path."""
-        return self.picker_names == ["peak_picking"]
+        """Kept for callers of the old name: :meth:`exact_candidates_possible`."""
+        return self.exact_candidates_possible()
+
+    def candidates(self, activations: Activations) -> Optional[Candidates]:
+        """Threshold-free candidates of transformed activations, when they are exact.
+
+        Returns None when :meth:`exact_candidates_possible` is false or no
+        picker declared any; the caller must then run :meth:`onsets` per threshold.
+        """
+        if not self.exact_candidates_possible():
+            return None
+        return call_hook(self.pm.hook.drumscribe_onset_candidates, "drumscribe_onset_candidates",
+                         activations=activations, context=self.context)
 
     def pick(self, activations: Activations, thresholds: Dict[str, float]) -> Tuple[List[Onset], str]:
         """Run the first-result picking hook only; returns onsets and the picker's name."""
-        hook = "drumscribe_pick_onsets"
-        for impl in _impls(self.pm, hook):
-            res = _call(impl, hook, {"activations": activations, "thresholds": thresholds,
-                                     "context": self.context})
-            if res is None:
-                continue
-            if self.context.verbose:
-                self.context.log(f"onsets picked by plugin {impl.plugin_name!r}")
-            return _check_onsets(res, impl, hook, activations.classes), impl.plugin_name
-        raise PluginError("no plugin picked onsets; do not disable peak_picking without "
-                          "installing another picker")
+        token = _ANSWERED.set(None)
+        try:
+            res = call_hook(self.pm.hook.drumscribe_pick_onsets, "drumscribe_pick_onsets",
+                            activations=activations, thresholds=thresholds, context=self.context)
+            picker = _ANSWERED.get() or "?"
+        finally:
+            _ANSWERED.reset(token)
+        if res is None:
+            raise PluginError("no plugin picked onsets; do not disable peak_picking without "
+                              "installing another picker")
+        if self.context.verbose:
+            self.context.log(f"onsets picked by plugin {picker!r}")
+        return list(res), picker
 
     def export(self, onsets, activations, thresholds, audio_path, out_dir, exports: Iterable[str],
                overwrite: bool = False) -> List[str]:
@@ -386,19 +551,10 @@ class Postprocessor:
         """
         self.context.state["exports"] = set(exports)
         self.context.state["overwrite"] = bool(overwrite)
-        written: List[str] = []
-        hook = "drumscribe_export"
-        for impl in _impls(self.pm, hook):
-            res = _call(impl, hook, {"onsets": onsets, "activations": activations,
-                                     "thresholds": thresholds, "audio_path": str(audio_path),
-                                     "out_dir": str(out_dir), "context": self.context})
-            if res is None:
-                continue
-            if not isinstance(res, (list, tuple)):
-                raise PluginError(f"plugin {impl.plugin_name!r} returned {type(res).__name__} "
-                                  f"from {hook}; expected a list of paths")
-            written.extend(str(p) for p in res)
-        return written
+        answers = call_hook(
+            self.pm.hook.drumscribe_export, "drumscribe_export", onsets=onsets, activations=activations, thresholds=thresholds,
+            audio_path=str(audio_path), out_dir=str(out_dir), context=self.context)
+        return [p for paths in answers for p in paths]  # pluggy's call order
 
 
 def postprocess(activations: Activations, config: Optional[Config] = None, **kwargs) -> PostprocessResult:
