@@ -121,17 +121,21 @@ class LevelNormalizer:
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         """Normalised log features of consecutive mel frames (frames, n_mels)."""
-        from scipy.signal import lfilter
-
         e = mel.mean(dim=1).double().numpy()
         if e.size == 0:
             return mel
         if self.level is None:
             self.level = float(e[:LEVEL_INIT_FRAMES].mean())
-        a = self.alpha
-        # level[k] = (1 - a) * level[k-1] + a * e[k], carried across chunks
-        lev, zf = lfilter([a], [1.0, -(1.0 - a)], e, zi=[(1.0 - a) * self.level])
-        self.level = float(lev[-1])
+        lev = np.empty_like(e)
+        r = 1.0 - self.alpha
+        # level[k] = r * level[k-1] + alpha * e[k], in closed form over blocks short
+        # enough that r ** -k stays well inside float64
+        for a in range(0, e.size, 256):
+            blk = e[a:a + 256]
+            k = np.arange(blk.size)
+            rk = r ** k
+            lev[a:a + blk.size] = rk * (r * self.level + self.alpha * np.cumsum(blk / rk))
+            self.level = float(lev[a + blk.size - 1])
         ref = torch.from_numpy(np.log(lev + LEVEL_EPS).astype(np.float32))[:, None]
         return torch.clamp(torch.log(mel + LEVEL_EPS) - ref, min=LEVEL_FLOOR)
 
