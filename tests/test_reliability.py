@@ -534,11 +534,11 @@ def _out_not_writable(env):
     env.monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == env.out
                             else real(p, mode, *a, **k))
     rc, _, err = env.transcribe(env.wav(), "--model", env.ckpt)
-    return Outcome(rc, err, names=env.out / "song.mid")
+    return Outcome(rc, err, names=env.out)
 
 
 row("out_dir_not_writable", "output folder without write permission (os.access patched: root "
-    "ignores modes)", "transcribe SONG -o DIR", "error: not writable", 1,
+    "ignores modes)", "transcribe SONG -o DIR", "setup error before any song: not writable", 2,
     r"output folder .* is not writable; choose another with -o")(_out_not_writable)
 
 
