@@ -254,11 +254,11 @@ def read_calibration(path, classes: Optional[Sequence[str]] = None,
     CalibrationFileError
         If the file is unreadable, invalid, or made for another model.
     """
-    from transcribe.io import read_yaml
+    from transcribe.io import MAX_YAML_BYTES, read_yaml
 
     path = Path(path)
     data = read_yaml(path, CalibrationFileError, "calibration file",
-                     "check the path or create it with the calibrate command", 10_000_000)
+                     "check the path or create it with the calibrate command", MAX_YAML_BYTES)
     cal = validate_calibration_dict(data, path)
     if classes is not None and list(classes) != cal.classes and not force:
         missing = [c for c in classes if c not in cal.classes]

@@ -167,7 +167,7 @@ def _run(args, objective, say, err, counter) -> int:
         model_classes = fingerprint = None
         for it in items:
             try:
-                act = it.load()
+                act = getattr(it.load, "unchecked", it.load)()
             except DrumscribeError:
                 continue
             model_classes, fingerprint = act.classes, act.model_fingerprint
@@ -226,6 +226,10 @@ def _run(args, objective, say, err, counter) -> int:
         msg = unit.public(str(exc))
         unit.discard()
         raise type(exc)(msg) from None
+    except OSError as exc:  # a report writer that let an OSError through
+        unit.discard()
+        raise OutputError(f"{rdir or out}: cannot write the report ({exc.strerror or exc}); "
+                          "free space or choose another folder, then rerun") from None
     except BaseException:
         unit.discard()
         raise

@@ -50,6 +50,7 @@ def checked(load: Callable, annotation) -> Callable:
         for w in found:
             warnings.warn(DataWarning(f"{annotation}: {w}"))
         return act
+    run.unchecked = load
     return run
 
 

@@ -194,8 +194,9 @@ def load_activations(path) -> Activations:
         raise ActivationError(f"{path}: {exc}") from None
 
 
-MAX_PREDICTIONS_BYTES = 2 * 1024 ** 3
-"""Larger predictions files are refused before reading."""
+MAX_PREDICTIONS_BYTES = 512 * 1024 ** 2
+"""Predictions files, or the arrays they declare, larger than this are refused before
+reading (6 hours of 12 classes at 100 fps take 100 MB)."""
 MIN_FPS, MAX_FPS = 1.0, 10000.0
 MAX_HOURS = 6
 

@@ -177,6 +177,12 @@ class TranscriptionSession:
         log, self.post.context.log = self.post.context.log, (lambda m: None)
         try:
             self.midi_for(self.post.run(act))
+        except DrumscribeError as exc:
+            msg = str(exc)
+            named = [str(ck.path)] + ([self.config.path] if self.config.path else [])
+            if not any(n in msg for n in named):  # e.g. a class of the model without a note
+                raise type(exc)(f"{ck.path}: {msg}") from None
+            raise
         finally:
             self.post.context.log = log
 
@@ -370,7 +376,7 @@ def output_keys(files: Sequence) -> List[Tuple[Path, PurePosixPath]]:
             if folded.count(folded[i]) > 1:
                 cand[i] = PurePosixPath(*rel[i].parent.parts, rel[i].name)
             keys[f] = cand[i]
-    keys = {f: PurePosixPath(*[short_name(part, room=8) for part in k.parts])
+    keys = {f: PurePosixPath(*[short_name(part, room=4) for part in k.parts])
             for f, k in keys.items()}
     owner: Dict[str, Path] = {}
     for f in unique:
@@ -421,6 +427,9 @@ def plan_batch(files: Sequence, out_dir=None, save_activations: bool = False, ch
         for kind, final in plan.outputs.items():
             real = os.path.realpath(final)
             if real in inputs:
+                if os.path.realpath(plan.input) == real:
+                    raise OutputError(f"{plan.input}: its own output {final} would replace it; "
+                                      "choose another -o or rename the audio file")
                 raise OutputError(f"{inputs[real]}: the output {final} of {plan.input} would "
                                   "replace this input; choose another -o")
             if kind == "chart":

@@ -163,7 +163,8 @@ def _main(argv, reports: list) -> int:
             say(line)
     files = expand_inputs(args.inputs)
     if not files:
-        print("error: no audio files found in the given folders", file=sys.stderr)
+        print(f"error: {', '.join(args.inputs)}: no audio files "
+              f"({', '.join(AUDIO_EXTENSIONS)}) found in the given folders", file=sys.stderr)
         return 1
     report = api.BatchReport()
     reports.append(report)
