@@ -1626,6 +1626,159 @@ def test_bad_input(r: Row, tmp_path, model_dir, monkeypatch, capsys):
     record["passed"] = True
 
 
+# ------------------------------------------------------------ the kill harness
+
+KILLS = int(os.environ.get("DRUMSCRIBE_KILLS", "200"))
+KILL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGHUP", "SIGINT")
+
+
+def _child(tool: str, args, cwd):
+    code = ("import sys, torch; torch.set_num_threads(1); "
+            f"from {'transcribe.cli' if tool == 'transcribe' else 'calibration.cli'} import main; "
+            "sys.exit(main())")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _tree(root: Path) -> dict:
+    """Relative path -> bytes of every finished file (temporaries listed as None)."""
+    out = {}
+    for q in sorted(root.rglob("*")):
+        rel = q.relative_to(root).as_posix()
+        if any(part.endswith(".part") for part in rel.split("/")):
+            out[rel] = None
+        elif q.is_file():
+            out[rel] = q.read_bytes()
+    return out
+
+
+@pytest.mark.slow
+def test_kill_harness(tmp_path, model_dir):
+    """Random kills of ``transcribe`` and ``calibrate`` at random moments in a batch.
+
+    After every kill, each output present is complete and byte-identical to an
+    uninterrupted run's (temporaries aside); now and then a rerun must finish
+    everything and leave no temporary, after which random outputs are deleted
+    so the next runs have work to do. ``DRUMSCRIBE_KILLS`` sets the number of
+    kills (200 by default).
+    """
+    import random
+    import shutil
+
+    rng = random.Random(int(os.environ.get("DRUMSCRIBE_KILL_SEED", "15")))
+    songs = tmp_path / "songs"
+    (songs / "a").mkdir(parents=True)
+    (songs / "b").mkdir()
+    noise = np.random.default_rng(0)
+    for i, rel in enumerate(["s0.wav", "s1.wav", "s2.flac", "a/x.wav", "b/x.wav"]):
+        x = (0.02 * noise.standard_normal(22050 * 8)).astype(np.float32)
+        x[:: 22050 // 4] = 0.9 * (i + 1) / 5
+        sf.write(songs / rel, x, 22050)
+    preds = tmp_path / "preds"
+    preds.mkdir()
+    v0 = np.random.default_rng(1).uniform(0, 0.1, (800, len(CLASSES))).astype(np.float32)
+    for k in range(6):
+        v = v0.copy()
+        rows = []
+        for j, f in enumerate(range(40 + k, 760, 37)):
+            v[f, (j + k) % len(CLASSES)] = 0.6 + 0.05 * (j % 7)
+            rows.append((f / 100.0, CLASSES[(j + k) % len(CLASSES)], 100))
+        save_activations(preds / f"p{k}.npz", Activations(v, 100.0, CLASSES,
+                                                          file_sha256(model_dir / "m12.pt"), ""))
+        write_text_annotations(preds / f"p{k}.tsv", rows)
+
+    def commands(root: Path):
+        t = ["transcribe", [songs, "-o", root / "out", "--model", model_dir / "m12.pt",
+                            "--save-activations", "--chart", root / "charts", "-q",
+                            "--threshold", "0.3", "--bpm", "120"]]
+        c = ["calibrate", ["--predictions", preds, "-o", root / "cal" / "cal.yaml",
+                           "--report", root / "cal" / "report", "-q"]]
+        return {"transcribe": t, "calibrate": c}
+
+    def run_all(root: Path, timeout=600):
+        (root / "cal").mkdir(parents=True, exist_ok=True)
+        took = {}
+        for name, (tool, args) in commands(root).items():
+            cal = root / "cal"
+            if (name == "calibrate" and (cal / "cal.yaml").exists() and (cal / "report").exists()
+                    and not [q for q in cal.iterdir() if q.name.endswith(".part")]):
+                continue  # complete: calibrate refuses to overwrite without --overwrite
+            t0 = time.monotonic()
+            proc = _child(tool, args, tmp_path)
+            out, err = proc.communicate(timeout=timeout)
+            took[name] = time.monotonic() - t0
+            assert proc.returncode == 0, (name, err)
+            assert "Traceback" not in err, err
+        return took
+
+    ref_root = tmp_path / "ref"
+    took = run_all(ref_root)
+    ref = _tree(ref_root)
+    assert len([k for k in ref if k.endswith(".mid")]) >= 5 + 5  # GM MIDI + chart notes.mid
+    assert all(v is not None for v in ref.values())
+    again = tmp_path / "ref2"  # the reference itself must be reproducible
+    run_all(again)
+    assert _tree(again) == ref, "two uninterrupted runs differ"
+
+    root = tmp_path / "kill"
+    (root / "cal").mkdir(parents=True)
+    stats = {"kills": 0, "reruns": 0, "codes": {}, "partial_states": 0}
+
+    def check_invariant(tree):
+        for rel, data in tree.items():
+            if data is None:
+                continue  # a temporary; the next run removes or finishes it
+            assert rel in ref, f"unexpected output {rel}"
+            assert data == ref[rel], f"{rel} differs from the uninterrupted run's"
+
+    def rerun_and_check():
+        run_all(root)
+        tree = _tree(root)
+        assert tree == ref, sorted(set(tree) ^ set(ref))
+        stats["reruns"] += 1
+        victims = [p for p in (root / "out").rglob("*") if p.is_file()]
+        victims += [p for p in (root / "charts").iterdir()]
+        for v in rng.sample(victims, k=rng.randint(1, len(victims))):
+            shutil.rmtree(v) if v.is_dir() else v.unlink()
+        if rng.random() < 0.7:  # the calibration file and its report go together
+            (root / "cal" / "cal.yaml").unlink()
+            shutil.rmtree(root / "cal" / "report")
+        if rng.random() < 0.2:
+            shutil.rmtree(root / "out")
+            shutil.rmtree(root / "charts", ignore_errors=True)
+
+    while stats["kills"] < KILLS:
+        name = "transcribe" if rng.random() < 0.7 else "calibrate"
+        tool, args = commands(root)[name]
+        sig = getattr(signal, rng.choice(KILL_SIGNALS))
+        delay = rng.uniform(0.3, took[name] * 1.1)
+        proc = _child(tool, args, tmp_path)
+        try:
+            proc.communicate(timeout=delay)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(sig)
+            t0 = time.monotonic()
+            _, err = proc.communicate(timeout=60)
+            if sig != signal.SIGKILL and "interrupted:" in err:
+                assert time.monotonic() - t0 < 5.0, "stopping took over 5 s"
+                assert proc.returncode == 128 + sig, (proc.returncode, err)
+                assert "Traceback" not in err, err
+            stats["kills"] += 1
+            stats["codes"][proc.returncode] = stats["codes"].get(proc.returncode, 0) + 1
+        tree = _tree(root)
+        check_invariant(tree)
+        if tree != ref:
+            stats["partial_states"] += 1
+        if rng.random() < 0.12:
+            rerun_and_check()
+    run_all(root)
+    assert _tree(root) == ref
+    stats["reruns"] += 1
+    print(f"kill harness: {stats['kills']} kills, {stats['reruns']} complete reruns, "
+          f"{stats['partial_states']} interrupted states checked, exit codes {stats['codes']}")
+
+
 def test_doc_is_up_to_date():
     """docs/reliability.md shows what the rows above just did (this test runs after them).
 
