@@ -201,6 +201,22 @@ MIN_FPS, MAX_FPS = 1.0, 10000.0
 MAX_HOURS = 6
 
 
+def _check_header(data, vkey: str, path: Path) -> None:
+    """Refuse implausibly long predictions from the array header, before the
+    values are read."""
+    try:
+        fps = float(data["fps"])
+        with data.zip.open(f"{vkey}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            shape, _, _ = np.lib.format._read_array_header(member, version)
+    except Exception:  # anything odd: the full read below names it
+        return
+    if shape and np.isfinite(fps) and fps > 0 and shape[0] / fps > MAX_HOURS * 3600:
+        raise ActivationError(f"{path}: predictions of {shape[0]} frames at {fps:g} fps "
+                              f"({shape[0] / fps / 3600:.1f} h) are implausibly long (at most "
+                              f"{MAX_HOURS} h); split the audio or re-create the file")
+
+
 def _read_npz(fh, path: Path):
     import zipfile
 
@@ -231,6 +247,7 @@ def _read_npz(fh, path: Path):
                     f"{path}: predictions format version {version} is newer than this "
                     f"drumscribe reads ({FORMAT_VERSION}); upgrade drumscribe"
                 )
+            _check_header(data, vkey, path)
             values = data[vkey]
             fps = data["fps"]
             classes = [str(c) for c in np.atleast_1d(data["classes"]).tolist()]

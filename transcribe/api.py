@@ -172,7 +172,7 @@ class TranscriptionSession:
         import numpy as np
 
         ck = self.transcriber.checkpoint
-        act = Activations(np.zeros((8, len(ck.classes)), np.float32), ck.features.fps,
+        act = Activations(np.zeros((64, len(ck.classes)), np.float32), ck.features.fps,
                           list(ck.classes), ck.fingerprint, "<setup check>")
         log, self.post.context.log = self.post.context.log, (lambda m: None)
         try:
@@ -455,12 +455,22 @@ def recover_outputs(plans: Sequence[SongPlan]) -> Dict[str, str]:
     from .io import _remove, stale_temporaries
 
     done = {}
+    listings: Dict[Path, List[str]] = {}
+
+    def listing(folder: Path) -> List[str]:
+        if folder not in listings:
+            try:
+                listings[folder] = [n for n in os.listdir(folder) if n.endswith(".part")]
+            except OSError:
+                listings[folder] = []
+        return listings[folder]
+
     for plan in plans:
         if not plan.outputs["midi"].parent.is_dir():
             continue
         what = plan.unit().recover()
         for final in plan.outputs.values():
-            for tmp in stale_temporaries(final):
+            for tmp in stale_temporaries(final, listing(final.parent)):
                 _remove(tmp)
                 what = what or "removed"
         if what:

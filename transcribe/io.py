@@ -345,15 +345,19 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def stale_temporaries(final: Path) -> List[Path]:
-    """Leftover :func:`atomic_write` temporaries of the output ``final``."""
+def stale_temporaries(final: Path, names: Optional[List[str]] = None) -> List[Path]:
+    """Leftover :func:`atomic_write` temporaries of the output ``final``.
+
+    ``names`` is the listing of its folder, when the caller has it already.
+    """
     final = Path(final)
     parent = final.parent if str(final.parent) else Path(".")
     prefix = temp_prefix(final.name)
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return []
+    if names is None:
+        try:
+            names = os.listdir(parent)
+        except OSError:
+            return []
     return [parent / n for n in names if n.startswith(prefix) and n.endswith(".part")
             and n[len(prefix):-len(".part")].isalnum() and len(n) - len(prefix) - 5 <= 12]
 
