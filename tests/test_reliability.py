@@ -1664,7 +1664,7 @@ KILL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGHUP", "SIGINT")
 def _child(tool: str, args, cwd):
     code = ("import sys, torch; torch.set_num_threads(1); "
             f"from {'transcribe.cli' if tool == 'transcribe' else 'calibration.cli'} import main; "
-            "sys.exit(main())")
+            "print('started', file=sys.stderr, flush=True); sys.exit(main())")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -1733,10 +1733,11 @@ def test_kill_harness(tmp_path, model_dir):
             if (name == "calibrate" and (cal / "cal.yaml").exists() and (cal / "report").exists()
                     and not [q for q in cal.iterdir() if q.name.endswith(".part")]):
                 continue  # complete: calibrate refuses to overwrite without --overwrite
-            t0 = time.monotonic()
             proc = _child(tool, args, tmp_path)
+            assert proc.stderr.readline() == "started\n"
+            t0 = time.monotonic()
             out, err = proc.communicate(timeout=timeout)
-            took[name] = time.monotonic() - t0
+            took[name] = time.monotonic() - t0  # the work, after Python and torch started
             assert proc.returncode == 0, (name, err)
             assert "Traceback" not in err, err
         return took
@@ -1781,8 +1782,12 @@ def test_kill_harness(tmp_path, model_dir):
         name = "transcribe" if rng.random() < 0.7 else "calibrate"
         tool, args = commands(root)[name]
         sig = getattr(signal, rng.choice(KILL_SIGNALS))
-        delay = rng.uniform(0.3, took[name] * 1.1)
         proc = _child(tool, args, tmp_path)
+        if rng.random() < 0.9:  # mostly during the work; sometimes while Python starts
+            assert proc.stderr.readline() == "started\n"
+            delay = rng.uniform(0.0, took[name] * 1.1)
+        else:
+            delay = rng.uniform(0.0, 1.0)
         try:
             proc.communicate(timeout=delay)
         except subprocess.TimeoutExpired:
