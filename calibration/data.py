@@ -19,13 +19,41 @@ import os
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import warnings
+
 from transcribe.activations import load_activations, save_activations
-from transcribe.annotations import ANNOTATION_EXTENSIONS
+from transcribe.annotations import ANNOTATION_EXTENSIONS, read_annotations, suspicious_annotations
 from transcribe.audio import AUDIO_EXTENSIONS
 from transcribe.errors import DrumscribeError
 
 from .sweep import Item
 
+
+
+class DataWarning(UserWarning):
+    """Something in the validation data looks wrong but the file is still used."""
+
+
+def checked(load: Callable, annotation) -> Callable:
+    """``load`` followed by a check of the ground truth against the audio's length.
+
+    Ground truth whose every onset lies beyond the audio (mostly times in
+    milliseconds) makes the file fail with an :class:`AnnotationError`; some
+    onsets beyond it, or duplicated onsets, give a :class:`DataWarning`.
+    """
+    from transcribe.errors import AnnotationError
+
+    def run():
+        act = load()
+        ann = read_annotations(annotation)
+        found, error = suspicious_annotations(ann, act.duration)
+        if error:
+            raise AnnotationError(f"{annotation}: {error}")
+        for w in found:
+            warnings.warn(DataWarning(f"{annotation}: {w}"))
+        return act
+    run.unchecked = load
+    return run
 
 
 def default_cache_dir() -> Path:
@@ -86,7 +114,7 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"
                                     + (f" or in {', '.join(map(str, datas))}" if datas else "")))
             continue
-        items.append(Item(str(f), (lambda p=f: load_activations(p)), ann))
+        items.append(Item(str(f), checked(lambda p=f: load_activations(p), ann), ann))
     return items, skipped
 
 
@@ -166,7 +194,7 @@ def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tupl
         if ann is None:
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"))
             continue
-        items.append(Item(str(f), (lambda p=f: cache.load(p)), ann))
+        items.append(Item(str(f), checked(lambda p=f: cache.load(p), ann), ann))
     return items, skipped
 
 

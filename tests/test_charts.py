@@ -385,12 +385,13 @@ def test_one_command_makes_a_chart_folder(tmp_path, monkeypatch, capsys):
                    str(beats[0])])
     assert rc == 0
     assert read_notes_mid(tmp_path / "c2" / "My Song" / "notes.mid").tempos[-1][1] == pytest.approx(100.0)
-    # an existing chart folder is kept unless --overwrite (the MIDI itself is redone)
+    # an existing chart folder is kept unless --overwrite; only the missing MIDI is written
     args = [str(wav), "--chart", str(tmp_path / "c2"), "--model", str(ckpt), "--no-calibration",
             "-o", str(tmp_path / "m2"), "--bpm", "120", "--overwrite"]
     before = (tmp_path / "c2" / "My Song" / "notes.mid").read_bytes()
-    assert cli.main(args[:-1] + ["-o", str(tmp_path / "m3")]) == 1
-    assert "already holds a chart" in capsys.readouterr().err
+    assert cli.main(args[:-1] + ["-o", str(tmp_path / "m3")]) == 0
+    assert "kept the existing chart" in capsys.readouterr().out
+    assert (tmp_path / "m3" / "My Song.mid").is_file()
     assert (tmp_path / "c2" / "My Song" / "notes.mid").read_bytes() == before
     assert cli.main(args) == 0
     assert read_notes_mid(tmp_path / "c2" / "My Song" / "notes.mid").tempos[-1][1] == pytest.approx(120.0)

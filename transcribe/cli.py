@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="*", metavar="SONG",
                    help="audio files (WAV, FLAC, OGG, MP3) or folders of them")
     p.add_argument("-o", "--output-dir", default=None,
-                   help="folder for <stem>.mid (default: next to each song)")
+                   help="folder for <stem>.mid (default: the current folder)")
     p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped model")
     p.add_argument("--config", default=None, help="YAML config file")
     p.add_argument("--calibration", default=None,
@@ -81,12 +81,19 @@ def _parse_thresholds(values: List[str], parser) -> tuple:
     return glob, per
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a name too long, a loop of links: the song's own error says so
+        return False
+
+
 def expand_inputs(inputs: List[str]) -> List[Path]:
     """Files as given, folders expanded to the audio files inside (sorted, recursive)."""
     out: List[Path] = []
     for s in inputs:
         p = Path(s)
-        if p.is_dir():
+        if _is_dir(p):
             out.extend(sorted(q for q in p.rglob("*")
                               if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
         else:
@@ -96,15 +103,29 @@ def expand_inputs(inputs: List[str]) -> List[Path]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup,
-    130 interrupted by Ctrl-C)."""
+    130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP)."""
+    from .signals import exit_code, ignore_signals, interruptible
+
     reports: list = []
-    try:
-        return _main(argv, reports)
-    except KeyboardInterrupt:
-        # atomic_write has removed the temporary of the file being written
-        done = len(reports[0].done) if reports else 0
-        print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
-        return 130
+    _safe_streams()
+    with interruptible():
+        try:
+            return _main(argv, reports)
+        except KeyboardInterrupt as exc:
+            # the song being written is discarded whole; a rerun resumes
+            ignore_signals()
+            done = len(reports[0].done) if reports else 0
+            print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
+            return exit_code(exc)
+
+
+def _safe_streams() -> None:
+    """File names in any encoding reach the terminal (undecodable bytes escaped)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def _main(argv, reports: list) -> int:
@@ -150,20 +171,20 @@ def _main(argv, reports: list) -> int:
             say(line)
     files = expand_inputs(args.inputs)
     if not files:
-        print("error: no audio files found in the given folders", file=sys.stderr)
+        print(f"error: {', '.join(args.inputs)}: no audio files "
+              f"({', '.join(AUDIO_EXTENSIONS)}) found in the given folders", file=sys.stderr)
         return 1
-    if args.output_dir:
-        try:
-            api.make_output_dir(args.output_dir)
-        except DrumscribeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     report = api.BatchReport()
     reports.append(report)
-    api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
-                         save_activations=args.save_activations, chart_dir=args.chart,
-                         preview=args.preview, say=say, err=lambda m: print(m, file=sys.stderr),
-                         progress=not args.quiet, report=report)
+    try:  # errors before the first song (clashing outputs, unwritable folders) are setup errors
+        api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
+                             save_activations=args.save_activations, chart_dir=args.chart,
+                             preview=args.preview, say=say,
+                             err=lambda m: print(m, file=sys.stderr),
+                             progress=not args.quiet, report=report)
+    except DrumscribeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if not report.failed else 1
 
 

@@ -166,10 +166,17 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
     groups = pp.get("class_groups") or {}
     if not isinstance(groups, dict):
         raise ConfigError(f"{path}: postprocessing.class_groups must map group -> [classes]")
+    owner: Dict[str, str] = {}
     for g, members in groups.items():
         members = _str_list(members, _where(path, f"postprocessing.class_groups.{g}"))
         if not members:
             raise ConfigError(f"{path}: postprocessing.class_groups.{g} is empty")
+        for m in members:
+            if m in owner and owner[m] != str(g):
+                raise ConfigError(f"{path}: class {m!r} is in two groups "
+                                  f"(postprocessing.class_groups.{owner[m]} and .{g}); a class "
+                                  "can belong to one group only")
+            owner[m] = str(g)
         p.class_groups[str(g)] = members
     p.disabled_classes = _str_list(pp.get("disabled_classes"), _where(path, "postprocessing.disabled_classes"))
 
@@ -227,6 +234,10 @@ def check_classes(cfg: Config, classes: List[str]) -> None:
     names = set(classes) | set(groups)
     where = cfg.path or "config"
     for g, members in groups.items():
+        if g in classes:
+            raise ConfigError(f"{where}: class_groups.{g} is named like a class of the model; "
+                              "give the group a name of its own (e.g. "
+                              f"{g}_group)")
         for m in members:
             if m not in classes:
                 raise ConfigError(f"{where}: class_groups.{g} names {m!r}, which the model does "
@@ -242,3 +253,9 @@ def check_classes(cfg: Config, classes: List[str]) -> None:
         if k not in names:
             raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}; model "
                               f"classes: {', '.join(classes)}")
+    disabled = set(p.disabled_classes)
+    grouped = {m for ms in groups.values() for m in ms}
+    outputs = {c for c in classes if c not in grouped} | set(groups)  # after merging groups
+    if (outputs and outputs <= disabled) or (classes and set(classes) <= disabled):
+        raise ConfigError(f"{where}: disabled_classes disables every class; nothing would be "
+                          "transcribed: enable at least one")
