@@ -1,0 +1,486 @@
+"""Run a ``transcribe`` batch on Dask: songs become tasks, each worker loads the model once.
+
+Three ways to run the same batch, with the same outputs, messages, summary and
+exit status:
+
+* one process (the default, no Dask needed);
+* ``--workers N``: a :class:`distributed.LocalCluster` of N single-threaded
+  worker processes on this machine;
+* ``--scheduler ADDRESS``: the workers of a running Dask scheduler (an SSH
+  cluster, Kubernetes, a batch system). Songs, model, config and output folder
+  must be at the same paths on every worker (a shared file system).
+
+How one process is reproduced exactly
+    The client decides what one process would decide before any work: a song
+    whose MIDI file exists is "skipped" (resume). Songs with the same stem may
+    write the same outputs, so they run one after another in batch order, each
+    started after the previous finished: a duplicate sees the output of the
+    file before it, exactly as in a sequential loop. Everything a task prints
+    is collected on the worker and printed by the client in batch order; the
+    report lists files in batch order.
+
+Lost workers
+    A worker that dies (killed, out of memory) loses only the song it was
+    working on: the scheduler gives that task to another worker. Every output
+    is written through :func:`transcribe.io.atomic_write` (a temporary renamed
+    into place), so a kill never leaves a half-written file; the temporaries a
+    killed task left for its song are removed when the song is retried. A song
+    on which every worker that tried it died (Dask's
+    ``distributed.scheduler.allowed-failures``) is reported as failed, like any
+    other bad file, and the batch goes on.
+
+Dask is an optional extra (``pip install 'drumscribe[dask]'``); this module
+imports it only inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import hashlib
+import os
+import pickle
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+from .errors import DrumscribeError
+
+INSTALL_HINT = "install it with: pip install 'drumscribe[dask]'"
+
+
+class DistributedError(DrumscribeError):
+    """Dask is missing, the cluster cannot be reached, or a worker cannot set up."""
+
+
+def require_distributed():
+    """Import :mod:`distributed` or say how to install it.
+
+    Raises
+    ------
+    DistributedError
+        If Dask's distributed scheduler is not installed.
+    """
+    try:
+        import distributed
+    except ImportError:
+        raise DistributedError("--workers/--scheduler need dask.distributed, which is not "
+                               f"installed; {INSTALL_HINT}") from None
+    return distributed
+
+
+# ----------------------------------------------------------------------------- clients
+
+def add_arguments(parser) -> None:
+    """Add ``--workers`` and ``--scheduler`` (shared by ``transcribe`` and ``calibrate``)."""
+    g = parser.add_argument_group("scaling out (Dask; pip install 'drumscribe[dask]')")
+    g.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run on N single-threaded local worker processes (1: this process, "
+                        "no Dask)")
+    g.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on the workers of this Dask scheduler (tcp://host:8786 or a "
+                        "scheduler file); paths must be the same on every worker")
+
+
+def check_arguments(args, parser) -> None:
+    """``parser.error`` for ``--workers`` below 1 or given together with ``--scheduler``."""
+    if args.workers < 1:
+        parser.error(f"--workers must be >= 1, got {args.workers}")
+    if args.scheduler and args.workers != 1:
+        parser.error("--workers and --scheduler exclude each other (the scheduler's cluster "
+                     "decides the number of workers)")
+
+
+def wanted(args) -> bool:
+    """True when the command line asks for Dask (``--workers N > 1`` or ``--scheduler``)."""
+    return bool(args.scheduler) or args.workers > 1
+
+
+def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto", **kwargs):
+    """A client of a new :class:`distributed.LocalCluster` of worker processes.
+
+    Parameters
+    ----------
+    n_workers : int >= 1
+    threads_per_worker : int >= 1
+        Tasks run at once per worker; each thread holds its own model. Dask
+        starts workers with ``OMP_NUM_THREADS=1``, so each task uses one core.
+    memory_limit : str or int
+        Per worker; Dask restarts a worker that exceeds it (its song is retried).
+    **kwargs
+        More :class:`~distributed.LocalCluster` arguments.
+
+    Returns
+    -------
+    distributed.Client
+        Closing it (``with`` or ``.close()``) also closes the cluster.
+    """
+    import logging
+
+    distributed = require_distributed()
+    if int(n_workers) < 1 or int(threads_per_worker) < 1:
+        raise DistributedError(f"need at least one worker and one thread, got {n_workers} "
+                               f"workers x {threads_per_worker} threads")
+    kwargs.setdefault("dashboard_address", None)
+    kwargs.setdefault("silence_logs", logging.ERROR)
+    cluster = distributed.LocalCluster(n_workers=int(n_workers),
+                                       threads_per_worker=int(threads_per_worker),
+                                       processes=True, memory_limit=memory_limit, **kwargs)
+    client = distributed.Client(cluster, set_as_default=False)
+    client._drumscribe_cluster = cluster  # closed with the client (see close_client)
+    return client
+
+
+def close_client(client) -> None:
+    """Close a client, and its cluster when :func:`local_client` made it."""
+    cluster = getattr(client, "_drumscribe_cluster", None)
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+@contextlib.contextmanager
+def client_for(workers: int = 1, scheduler: Optional[str] = None):
+    """``with client_for(args.workers, args.scheduler) as client``: None for one process.
+
+    Raises
+    ------
+    DistributedError
+        If Dask is missing or the scheduler cannot be reached.
+    """
+    if not scheduler and int(workers) <= 1:
+        yield None
+        return
+    if scheduler:
+        distributed = require_distributed()
+        try:
+            if scheduler.endswith(".json") and Path(scheduler).is_file():
+                client = distributed.Client(scheduler_file=scheduler, timeout="30s",
+                                            set_as_default=False)
+            else:
+                client = distributed.Client(scheduler, timeout="30s", set_as_default=False)
+        except (OSError, TimeoutError) as exc:
+            raise DistributedError(f"--scheduler {scheduler}: cannot connect ({exc}); start one "
+                                   "with `dask scheduler` and give its address") from None
+    else:
+        client = local_client(workers)
+    try:
+        yield client
+    finally:
+        close_client(client)
+
+
+class Completions:
+    """An iterable of completed futures with a length, so ``tqdm(it)`` shows a total."""
+
+    def __init__(self, futures):
+        from distributed import as_completed
+
+        self.futures = list(futures)
+        self._ac = as_completed(self.futures)
+
+    def __len__(self):
+        return len(self.futures)
+
+    def __iter__(self):
+        return iter(self._ac)
+
+
+def worker_peak_rss_mb(client) -> Dict[str, float]:
+    """Peak resident memory of each worker process in MB (for the benchmark)."""
+    def peak():
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    return client.run(peak)
+
+
+# ----------------------------------------------------------------------------- worker side
+
+_LOCAL = threading.local()
+MODEL_LOADS = {"count": 0}
+"""Models loaded by this process (tests read it on each worker)."""
+
+
+def token_of(obj) -> str:
+    """A stable key for a picklable setup (same setup, same key, on any machine)."""
+    import cloudpickle
+
+    return hashlib.sha256(cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)).hexdigest()
+
+
+def cached_per_thread(token: str, build: Callable[[], object], keep: int = 2):
+    """``build()`` once per worker thread and ``token``; the newest ``keep`` are kept."""
+    cache = getattr(_LOCAL, "cache", None)
+    if cache is None:
+        cache = _LOCAL.cache = {}
+    if token in cache:
+        return cache[token]
+    value = build()
+    while len(cache) >= keep:
+        cache.pop(next(iter(cache)))
+    cache[token] = value
+    return value
+
+
+@dataclass
+class SessionSpec:
+    """What a worker needs to build the client's :class:`~transcribe.api.TranscriptionSession`.
+
+    Attributes
+    ----------
+    options : dict
+        The session's constructor arguments (``session.options``), paths made absolute.
+    fingerprint : str
+        The model's sha256 on the client; a worker that loads another model refuses.
+    cwd : str
+        The client's working folder (relative song paths are resolved against it
+        on a worker that runs elsewhere).
+    """
+
+    options: dict
+    fingerprint: str
+    cwd: str = field(default_factory=os.getcwd)
+
+    @classmethod
+    def from_session(cls, session) -> "SessionSpec":
+        opts = copy.deepcopy(session.options)
+        for k in ("model", "calibration"):
+            if opts.get(k):
+                opts[k] = os.path.abspath(opts[k])
+        if opts.get("config") and not hasattr(opts["config"], "postprocessing"):
+            opts["config"] = os.path.abspath(opts["config"])
+        opts["plugins"] = [os.path.abspath(p) if str(p).endswith(".py") else p
+                           for p in opts.get("plugins", ())]
+        return cls(opts, session.transcriber.checkpoint.fingerprint)
+
+
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        return f"process {os.getpid()}"
+
+
+def _session_for(spec: SessionSpec):
+    from .api import TranscriptionSession
+
+    def build():
+        box: List[Tuple[str, str]] = []
+        try:
+            session = TranscriptionSession(**spec.options, log=lambda m: box.append(("out", m)))
+        except (DrumscribeError, ValueError) as exc:
+            raise DistributedError(f"worker {_worker_name()}: cannot set up transcription "
+                                   f"({exc}); every worker must see the model, config and "
+                                   "songs at the same paths") from None
+        got = session.transcriber.checkpoint.fingerprint
+        if got != spec.fingerprint:
+            raise DistributedError(f"worker {_worker_name()}: model {spec.options.get('model')} "
+                                   f"has sha256 {got[:12]}, the client's has "
+                                   f"{spec.fingerprint[:12]}; give every worker the same model")
+        MODEL_LOADS["count"] += 1
+        return session, box
+
+    return cached_per_thread(token_of(spec), build)
+
+
+def remove_stale_temporaries(out: Path, stem: str) -> None:
+    """Remove ``atomic_write`` temporaries of one song's MIDI and activations.
+
+    Only called for a song that no other task is writing (same-stem songs run
+    one after another), so what is left there was left by a killed task.
+    """
+    with contextlib.suppress(OSError):
+        for ext in (".mid", ".npz"):
+            for p in out.glob(f".{stem}{ext}.*.part"):
+                with contextlib.suppress(OSError):
+                    p.unlink()
+
+
+@dataclass
+class Outcome:
+    """What happened to one song: ``status`` ("done", "skipped", "failed"), its messages."""
+
+    status: str
+    messages: List[Tuple[str, str]] = field(default_factory=list)
+    error: str = ""
+
+
+def _skip_message(f: Path, midi_path: Path) -> Outcome:
+    return Outcome("skipped", [("out", f"{f}: {midi_path} exists, skipped (pass --overwrite to redo)")])
+
+
+def transcribe_task(spec: SessionSpec, path: str, out_dir, overwrite: bool, save_activations: bool,
+                    chart_dir, preview: bool, npz_existed: bool = False) -> Outcome:
+    """One song on a worker: the body of :func:`transcribe.api.transcribe_files`' loop.
+
+    The client has already skipped songs whose MIDI file exists; ``npz_existed``
+    says whether the song's ``.npz`` existed when the client started the task.
+    """
+    from .api import _summary, transcribe_file
+
+    session, box = _session_for(spec)
+    box.clear()
+    f = Path(path)
+    if not f.is_absolute() and os.getcwd() != spec.cwd:
+        f = Path(spec.cwd) / f
+    out = Path(out_dir or f.parent)
+    midi_path = out / f"{f.stem}.mid"
+    if not overwrite and (midi_path.exists() or (save_activations and not npz_existed
+                                                 and (out / f"{f.stem}.npz").exists())):
+        # The client saw no MIDI file (and this .npz only if npz_existed) when it
+        # started the task, and only this task writes them: an earlier attempt on a
+        # worker that died wrote them. Redo the song and replace its own outputs.
+        overwrite = True
+    remove_stale_temporaries(out, f.stem)
+    t0 = time.perf_counter()
+    try:
+        mp, result, extra = transcribe_file(session, f, out_dir, overwrite, save_activations,
+                                            chart_dir, preview)
+    except DrumscribeError as exc:
+        msg = str(exc)
+        if str(f) not in msg:
+            msg = f"{f}: {msg}"
+        return Outcome("failed", box[:] + [("err", f"error: {msg}")], msg)
+    except MemoryError:
+        return Outcome("failed", box[:] + [("err", f"error: {f}: out of memory")],
+                       f"{f}: out of memory")
+    msgs = box[:]
+    if session.post.context.verbose:
+        for c in result.thresholds:
+            msgs.append(("out", f"  threshold {c:<13} {result.thresholds[c]:.3f}  "
+                                f"({result.sources[c]})"))
+    dt = time.perf_counter() - t0
+    msgs.append(("out", f"{f} -> {mp}: {_summary(result)} [{dt:.1f} s]"
+                        + (f"; also {', '.join(extra)}" if extra else "")))
+    return Outcome("done", msgs)
+
+
+# ----------------------------------------------------------------------------- client side
+
+def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: bool = False,
+                  save_activations: bool = False, chart_dir=None, preview: bool = False,
+                  say=print, err=print, progress: bool = True, report=None):
+    """:func:`transcribe.api.transcribe_files` with each song a task on ``client``'s workers.
+
+    Same arguments, outputs, messages (in batch order), report and summary as
+    the one-process function; see the module docstring for how.
+
+    Returns
+    -------
+    transcribe.api.BatchReport
+
+    Raises
+    ------
+    DistributedError
+        If a worker cannot load the session's model, config or plugins.
+    """
+    from distributed import KilledWorker, as_completed
+    from tqdm import tqdm
+
+    from .api import BatchReport, make_output_dir
+
+    report = report if report is not None else BatchReport()
+    if out_dir:
+        make_output_dir(out_dir)
+    files = [Path(f) for f in files]
+    spec = SessionSpec.from_session(session)
+    chains: Dict[str, deque] = {}
+    for i, f in enumerate(files):  # same stem, maybe the same outputs: one after another
+        chains.setdefault(f.stem, deque()).append(i)
+    outcomes: List[Optional[Outcome]] = [None] * len(files)
+    index: Dict[str, int] = {}
+    ac = as_completed(loop=client.loop)
+    bar = tqdm(total=len(files), unit="song", disable=not progress or len(files) < 2, leave=False)
+    run = uuid.uuid4().hex[:8]
+    printed = 0
+
+    def launch(stem):
+        chain = chains[stem]
+        while chain:
+            i = chain.popleft()
+            f = files[i]
+            midi_path = Path(out_dir or f.parent) / f"{f.stem}.mid"
+            if midi_path.exists() and not overwrite:
+                outcomes[i] = _skip_message(f, midi_path)
+                bar.update(1)
+                continue
+            npz_existed = (midi_path.parent / f"{f.stem}.npz").exists()
+            fut = client.submit(transcribe_task, spec, str(f), out_dir, overwrite,
+                                save_activations, chart_dir, preview, npz_existed,
+                                key=f"transcribe-{run}-{i}-{f.name}", pure=False, retries=0)
+            index[fut.key] = i
+            pending[fut.key] = fut
+            ac.add(fut)
+            return
+
+    def flush():
+        nonlocal printed
+        while printed < len(files) and outcomes[printed] is not None:
+            f, o = files[printed], outcomes[printed]
+            if o.status == "done":
+                report.done.append(str(f))
+            elif o.status == "skipped":
+                report.skipped.append(str(f))
+            else:
+                report.failed[str(f)] = o.error
+            for stream, text in o.messages:
+                (say if stream == "out" else err)(text)
+            printed += 1
+
+    pending: Dict[str, object] = {}
+    try:
+        for stem in list(chains):
+            launch(stem)
+        flush()
+        for fut in ac:
+            i = index.pop(fut.key)
+            pending.pop(fut.key, None)
+            if fut.status == "error" and isinstance(fut.exception(), KilledWorker):
+                msg = (f"{files[i]}: every worker that tried it died (out of memory or "
+                       "crashed); nothing was written for it")
+                outcomes[i] = Outcome("failed", [("err", f"error: {msg}")], msg)
+            else:
+                outcomes[i] = fut.result()  # raises DistributedError, or a plugin's bug
+            fut.release()
+            bar.update(1)
+            launch(files[i].stem)
+            flush()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(list(pending.values()))
+        raise
+    finally:
+        bar.close()
+    flush()
+    if len(files) > 1 or report.failed:
+        say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
+            f"{len(report.failed)} failed")
+        for f, msg in report.failed.items():
+            err(f"failed: {msg}")
+    return report
+
+
+def run_cli(args, session, files, say, report) -> int:
+    """The ``transcribe`` command's batch with ``--workers N`` or ``--scheduler``; exit status."""
+    import sys
+
+    try:
+        with client_for(args.workers, args.scheduler) as client:
+            transcribe_on(client, session, files, args.output_dir, overwrite=args.overwrite,
+                          save_activations=args.save_activations, chart_dir=args.chart,
+                          preview=args.preview, say=say, err=lambda m: print(m, file=sys.stderr),
+                          progress=not args.quiet, report=report)
+    except DistributedError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0 if not report.failed else 1
