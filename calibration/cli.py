@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+from transcribe import distributed  # imports Dask only when asked
 from transcribe.errors import DrumscribeError
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR) -o calibration.yaml "
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (with --model)")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    distributed.add_arguments(p)
     return p
 
 
@@ -72,6 +74,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--fallback must be in [0, 1]")
     if args.widen < 0:
         parser.error("--widen must be >= 0")
+    distributed.check_arguments(args, parser)
 
     def err(msg):
         print(msg, file=sys.stderr)
@@ -91,13 +94,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         err(f"error: --window-ms must be > 0, got {args.window_ms}")
         return 2
     try:
-        return _run(args, objective, say, err)
+        with distributed.client_for(args.workers, args.scheduler) as client:  # None: this process
+            return _run(args, objective, say, err, client)
     except DrumscribeError as exc:
         err(f"error: {exc}")
         return 2
 
 
-def _run(args, objective, say, err) -> int:
+def _run(args, objective, say, err, client=None) -> int:
     from transcribe.config import Config, load_config
     from transcribe.io import check_writable
     from transcribe.pipeline import Postprocessor
@@ -118,6 +122,11 @@ def _run(args, objective, say, err) -> int:
 
         transcriber = Transcriber(args.model, device=args.device)
         cache = data.PredictionCache(transcriber, args.cache_dir or data.default_cache_dir())
+        if client is not None:  # the model runs on the workers, loaded once by each
+            from .distributed import RemoteCache
+
+            cache = RemoteCache(args.model, transcriber.checkpoint.fingerprint,
+                                args.cache_dir or data.default_cache_dir(), args.device)
         items, skipped = data.audio_items(args.data, cache)
         model_classes, fingerprint = transcriber.classes, transcriber.checkpoint.fingerprint
     else:
@@ -145,12 +154,18 @@ def _run(args, objective, say, err) -> int:
         def progress(xs):
             return tqdm(xs, desc="calibrate", unit="file", file=sys.stderr)
 
-    result = sweep.sweep(items, post, level=args.level, window_ms=args.window_ms,
+    sweep_files, confusion = sweep.sweep, sweep.confusion
+    if client is not None:  # the same two passes, one task per file
+        from .distributed import runners
+
+        sweep_files, confusion = runners(client, cfg, model_classes, fingerprint, args.plugin,
+                                         args.disable_plugin)
+    result = sweep_files(items, post, level=args.level, window_ms=args.window_ms,
                          widen=args.widen, progress=progress, warn=err)
     result.skipped = list(skipped)
     choices = choose_thresholds(result.curves(), objective, args.fallback, groups=groups)
-    conf = sweep.confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
-                           args.window_ms)
+    conf = confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
+                     args.window_ms)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = report.class_summary(result, choices, groups, conf)

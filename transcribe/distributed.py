@@ -179,11 +179,11 @@ def client_for(workers: int = 1, scheduler: Optional[str] = None):
 class Completions:
     """An iterable of completed futures with a length, so ``tqdm(it)`` shows a total."""
 
-    def __init__(self, futures):
+    def __init__(self, client, futures):
         from distributed import as_completed
 
         self.futures = list(futures)
-        self._ac = as_completed(self.futures)
+        self._ac = as_completed(self.futures, loop=client.loop)
 
     def __len__(self):
         return len(self.futures)
