@@ -117,7 +117,8 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto
     Returns
     -------
     distributed.Client
-        Closing it (``with`` or ``.close()``) also closes the cluster.
+        Closing it (``with local_client(2) as client`` or ``.close()``) also
+        closes its cluster.
     """
     import logging
 
@@ -127,22 +128,16 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto
                                f"workers x {threads_per_worker} threads")
     kwargs.setdefault("dashboard_address", None)
     kwargs.setdefault("silence_logs", logging.ERROR)
-    cluster = distributed.LocalCluster(n_workers=int(n_workers),
-                                       threads_per_worker=int(threads_per_worker),
-                                       processes=True, memory_limit=memory_limit, **kwargs)
-    client = distributed.Client(cluster, set_as_default=False)
-    client._drumscribe_cluster = cluster  # closed with the client (see close_client)
-    return client
+    # A client that starts its own LocalCluster closes it when it is closed.
+    return distributed.Client(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
+                              processes=True, memory_limit=memory_limit, set_as_default=False,
+                              **kwargs)
 
 
 def close_client(client) -> None:
-    """Close a client, and its cluster when :func:`local_client` made it."""
-    cluster = getattr(client, "_drumscribe_cluster", None)
+    """Close a client (and the cluster :func:`local_client` started with it)."""
     with contextlib.suppress(Exception):
         client.close()
-    if cluster is not None:
-        with contextlib.suppress(Exception):
-            cluster.close()
 
 
 @contextlib.contextmanager
