@@ -152,23 +152,43 @@ def client_for(workers: int = 1, scheduler: Optional[str] = None):
     if not scheduler and int(workers) <= 1:
         yield None
         return
-    if scheduler:
-        distributed = require_distributed()
-        try:
-            if scheduler.endswith(".json") and Path(scheduler).is_file():
-                client = distributed.Client(scheduler_file=scheduler, timeout="30s",
-                                            set_as_default=False)
-            else:
-                client = distributed.Client(scheduler, timeout="30s", set_as_default=False)
-        except (OSError, TimeoutError) as exc:
-            raise DistributedError(f"--scheduler {scheduler}: cannot connect ({exc}); start one "
-                                   "with `dask scheduler` and give its address") from None
-    else:
-        client = local_client(workers)
+    client = None
     try:
+        with _sigint_deferred():  # Ctrl-C while the cluster starts: stop once it can be closed
+            client = _connect(scheduler) if scheduler else local_client(workers)
         yield client
     finally:
-        close_client(client)
+        if client is not None:
+            close_client(client)
+
+
+@contextlib.contextmanager
+def _sigint_deferred():
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got = []
+    old = signal.signal(signal.SIGINT, lambda signum, frame: got.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+    if got:
+        raise KeyboardInterrupt
+
+
+def _connect(scheduler: str):
+    distributed = require_distributed()
+    try:
+        if scheduler.endswith(".json") and Path(scheduler).is_file():
+            return distributed.Client(scheduler_file=scheduler, timeout="30s",
+                                      set_as_default=False)
+        return distributed.Client(scheduler, timeout="30s", set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise DistributedError(f"--scheduler {scheduler}: cannot connect ({exc}); start one "
+                               "with `dask scheduler` and give its address") from None
 
 
 class Completions:
