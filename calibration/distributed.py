@@ -23,7 +23,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from transcribe.distributed import Completions, DistributedError, cached_per_thread, token_of
+from transcribe.distributed import (Completions, DistributedError, cached_per_thread,
+                                    in_flight_limit, token_of)
 from transcribe.errors import DrumscribeError
 
 from .sweep import DEFAULT_BINS, Item, SweepResult, confusion, sweep
@@ -186,18 +187,26 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
         raise MetricError(f"--window-ms must be > 0, got {window_ms!r}")
     items = list(items)
     run = uuid.uuid4().hex[:8]
-    stats = [client.submit(file_stats_task, spec, it, level, window_ms, widen, bins, grid,
-                           key=f"calibrate-stats-{run}-{i}", pure=False)
-             for i, it in enumerate(items)]
-    heads = [client.submit(_head, s, key=f"calibrate-head-{run}-{i}", pure=False)
-             for i, s in enumerate(stats)]
-    index = {h.key: i for i, h in enumerate(heads)}
+    stats: List[Optional[object]] = [None] * len(items)
+    index: Dict[str, int] = {}
     got: List[Optional[FileHead]] = [None] * len(items)
     sums: Dict[Tuple, object] = {}  # (model classes, fingerprint) -> future of the running sum
-    done = Completions(client, heads)
+    done = Completions(client, total=len(items))
+    window = in_flight_limit(client)
+
+    def submit(i):
+        stats[i] = client.submit(file_stats_task, spec, items[i], level, window_ms, widen, bins,
+                                 grid, key=f"calibrate-stats-{run}-{i}", pure=False)
+        h = client.submit(_head, stats[i], key=f"calibrate-head-{run}-{i}", pure=False)
+        index[h.key] = i
+        done.add(h)
+
+    queued = min(window, len(items))
+    for i in range(queued):
+        submit(i)
     try:
         for h in (progress(done) if progress else done):
-            i = index[h.key]
+            i = index.pop(h.key)
             if _killed(h):
                 got[i] = FileHead(False, f"{items[i].name}: every worker that read it died "
                                          "(out of memory or crashed)")
@@ -208,6 +217,9 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
                 sums[k] = stats[i] if k not in sums else client.submit(
                     _merge, sums[k], stats[i], key=f"calibrate-sum-{run}-{i}", pure=False)
             stats[i] = None  # the running sum holds it now
+            if queued < len(items):
+                submit(queued)
+                queued += 1
     except BaseException:
         client.cancel([f for f in stats + list(sums.values()) if f is not None])
         raise
@@ -251,15 +263,30 @@ def confusion_on(client, spec: PostprocessorSpec, items: Iterable[Item], postpro
 
     items = list(items)
     run = uuid.uuid4().hex[:8]
-    futs = [client.submit(confusion_task, spec, it, dict(thresholds or {}), window_ms,
+    parts: List[Optional[tuple]] = [None] * len(items)
+    index: Dict[str, int] = {}
+    done = Completions(client)
+    window = in_flight_limit(client)
+
+    def submit(i):
+        f = client.submit(confusion_task, spec, items[i], dict(thresholds or {}), window_ms,
                           key=f"calibrate-confusion-{run}-{i}", pure=False)
-            for i, it in enumerate(items)]
+        index[f.key] = i
+        done.add(f)
+        return f
+
+    live = {f.key: f for f in (submit(i) for i in range(min(window, len(items))))}
+    queued = len(live)
     try:
-        for _ in Completions(client, futs):
-            pass
-        parts = [None if _killed(f) else f.result() for f in futs]  # file order
+        for f in done:
+            live.pop(f.key, None)
+            parts[index.pop(f.key)] = None if _killed(f) else f.result()
+            if queued < len(items):
+                g = submit(queued)
+                live[g.key] = g
+                queued += 1
     except BaseException:
-        client.cancel(futs)
+        client.cancel(list(live.values()))
         raise
     classes = misses = table = None
     for part in parts:

@@ -17,7 +17,7 @@ distributed = pytest.importorskip("distributed")
 from calibration.api import fit_calibration  # noqa: E402
 from calibration.cli import main as calibrate  # noqa: E402
 from test_batch import ckpt, no_temporaries, song, valid_midi  # noqa: E402,F401
-from test_calibration_cli import FP, make_set  # noqa: E402
+from test_calibration_cli import make_set  # noqa: E402
 from transcribe import distributed as tdist  # noqa: E402
 from transcribe.activations import Activations, save_activations  # noqa: E402
 from transcribe.api import transcribe_many  # noqa: E402
@@ -32,6 +32,15 @@ from transcribe.hookspecs import hookimpl
 def drumscribe_transform_activations(activations, context):
     time.sleep(float(context.config.plugins_config.get("slow", {}).get("seconds", 0)))
 '''
+
+
+@pytest.fixture
+def small_window(monkeypatch):
+    """Two tasks in flight at a time, so the batches below refill the queue as songs finish."""
+    import calibration.distributed as cdist
+
+    for mod in (tdist, cdist):
+        monkeypatch.setattr(mod, "in_flight_limit", lambda client: 2)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +82,8 @@ def tree(folder: Path) -> dict:
             if p.is_file()}
 
 
-def test_batch_with_bad_and_duplicate_files_same_as_one_process(tmp_path, ckpt, client, capsys):
+def test_batch_with_bad_and_duplicate_files_same_as_one_process(tmp_path, ckpt, client, capsys,
+                                                                small_window):
     inputs = batch(tmp_path)
     common = ["--model", ckpt, "--threshold", "0.0", "--save-activations"]
     one = run_cli(inputs + ["-o", str(tmp_path / "one")] + common, capsys)
@@ -191,7 +201,7 @@ def other_model_file(folder: Path) -> None:
 
 
 @pytest.mark.parametrize("level", ["event", "frame"])
-def test_calibration_byte_identical(tmp_path, client, level, capsys):
+def test_calibration_byte_identical(tmp_path, client, level, capsys, small_window):
     val = make_set(tmp_path / "val", n_files=4)
     (val / "bad.npz").write_bytes(b"junk")  # unreadable
     (val / "bad.tsv").write_text("0.1\tkick\t100\n")

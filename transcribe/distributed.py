@@ -126,7 +126,7 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto
     if int(n_workers) < 1 or int(threads_per_worker) < 1:
         raise DistributedError(f"need at least one worker and one thread, got {n_workers} "
                                f"workers x {threads_per_worker} threads")
-    kwargs.setdefault("dashboard_address", None)
+    kwargs.setdefault("dashboard_address", ":0")  # any free port: never "8787 is in use"
     kwargs.setdefault("silence_logs", logging.ERROR)
     # A client that starts its own LocalCluster closes it when it is closed.
     return distributed.Client(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
@@ -192,16 +192,29 @@ def _connect(scheduler: str):
 
 
 class Completions:
-    """An iterable of completed futures with a length, so ``tqdm(it)`` shows a total."""
+    """Futures as they complete, with a length, so ``tqdm(it)`` shows a total.
 
-    def __init__(self, client, futures):
+    Parameters
+    ----------
+    client : distributed.Client
+    futures : iterable of Future
+        The first futures; :meth:`add` more while iterating.
+    total : int, optional
+        The length to report (default: the number of first futures).
+    """
+
+    def __init__(self, client, futures=(), total: Optional[int] = None):
         from distributed import as_completed
 
-        self.futures = list(futures)
-        self._ac = as_completed(self.futures, loop=client.loop)
+        futures = list(futures)
+        self.total = len(futures) if total is None else int(total)
+        self._ac = as_completed(futures, loop=client.loop)
+
+    def add(self, future) -> None:
+        self._ac.add(future)
 
     def __len__(self):
-        return len(self.futures)
+        return self.total
 
     def __iter__(self):
         return iter(self._ac)
@@ -346,8 +359,9 @@ def transcribe_task(spec: SessionSpec, path: str, out_dir, overwrite: bool, save
     session, box = _session_for(spec)
     box.clear()
     f = Path(path)
-    if not f.is_absolute() and os.getcwd() != spec.cwd:
-        f = Path(spec.cwd) / f
+    if os.getcwd() != spec.cwd:  # a worker elsewhere: relative paths are the client's
+        f, out_dir, chart_dir = (Path(spec.cwd) / p if p else None
+                                 for p in (f, out_dir, chart_dir))
     out = Path(out_dir or f.parent)
     midi_path = out / f"{f.stem}.mid"
     if not overwrite and (midi_path.exists() or (save_activations and not npz_existed
@@ -381,6 +395,15 @@ def transcribe_task(spec: SessionSpec, path: str, out_dir, overwrite: bool, save
 
 
 # ----------------------------------------------------------------------------- client side
+
+def in_flight_limit(client, per_thread: int = 4, least: int = 64) -> int:
+    """How many tasks to keep queued: enough to feed every worker thread, not a million."""
+    try:
+        threads = sum(client.nthreads().values())
+    except Exception:  # noqa: BLE001 - a scheduler that cannot say: the floor
+        threads = 0
+    return max(least, per_thread * threads)
+
 
 def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: bool = False,
                   save_activations: bool = False, chart_dir=None, preview: bool = False,
@@ -453,9 +476,15 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
             printed += 1
 
     pending: Dict[str, object] = {}
+    heads = deque(chains)  # stems in batch order; at most `window` songs queued at once
+    window = in_flight_limit(client)
+
+    def fill():
+        while heads and len(pending) < window:
+            launch(heads.popleft())
+
     try:
-        for stem in list(chains):
-            launch(stem)
+        fill()
         flush()
         for fut in ac:
             i = index.pop(fut.key)
@@ -468,7 +497,8 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
                 outcomes[i] = fut.result()  # raises DistributedError, or a plugin's bug
             fut.release()
             bar.update(1)
-            launch(files[i].stem)
+            launch(files[i].stem)  # the next song of the same stem, now that this one is done
+            fill()
             flush()
     except BaseException:
         with contextlib.suppress(Exception):
