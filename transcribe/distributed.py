@@ -128,10 +128,17 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto
                                f"workers x {threads_per_worker} threads")
     kwargs.setdefault("dashboard_address", ":0")  # any free port: never "8787 is in use"
     kwargs.setdefault("silence_logs", logging.ERROR)
-    # A client that starts its own LocalCluster closes it when it is closed.
-    return distributed.Client(n_workers=int(n_workers), threads_per_worker=int(threads_per_worker),
-                              processes=True, memory_limit=memory_limit, set_as_default=False,
-                              **kwargs)
+    import dask
+
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536 to return memory to the
+    # OS sooner; for this workload (large arrays per song) it costs about 30% more
+    # CPU per song (0.30 s instead of 0.23 s of thread time for a 30 s MP3 here).
+    # The nanny reads the setting when it is made, so restarted workers keep it.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        # A client that starts its own LocalCluster closes it when it is closed.
+        return distributed.Client(n_workers=int(n_workers),
+                                  threads_per_worker=int(threads_per_worker), processes=True,
+                                  memory_limit=memory_limit, set_as_default=False, **kwargs)
 
 
 def close_client(client) -> None:
