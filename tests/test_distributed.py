@@ -234,3 +234,32 @@ def test_fit_calibration_on_audio_with_client(tmp_path, ckpt, client):
     assert (tmp_path / "two.yaml").read_bytes() == (tmp_path / "one.yaml").read_bytes()
     assert two.calibration.classes == list(CLASS_NAMES)
     assert len(list((tmp_path / "cache2").rglob("*.npz"))) == 3  # the workers filled the cache
+
+
+def test_dask_is_imported_only_when_asked(tmp_path, ckpt):
+    import subprocess
+    import sys
+
+    src = tmp_path / "s.wav"
+    song(src, 1)
+    code = ("import sys\nfrom transcribe.cli import main\n"
+            f"rc = main([{str(src)!r}, '-o', {str(tmp_path / 'o')!r}, '--model', {ckpt!r}, '-q'])\n"
+            "import calibration.cli, calibration.api, transcribe.distributed\n"
+            "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, check=True).stdout
+    assert out.split("\n")[-2] == "0 []"
+
+
+def test_missing_dask_is_one_line_with_the_install_hint(tmp_path, ckpt, monkeypatch, capsys):
+    import sys
+
+    src = tmp_path / "s.wav"
+    song(src, 1)
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    rc = transcribe([str(src), "-o", str(tmp_path / "o"), "--model", ckpt, "--workers", "2"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2
+    assert err == ["error: --workers/--scheduler need dask.distributed, which is not installed; "
+                   "install it with: pip install 'drumscribe[dask]'"]
+    assert not (tmp_path / "o" / "s.mid").exists()
