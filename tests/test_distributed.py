@@ -234,6 +234,14 @@ def test_fit_calibration_on_audio_with_client(tmp_path, ckpt, client):
     assert (tmp_path / "two.yaml").read_bytes() == (tmp_path / "one.yaml").read_bytes()
     assert two.calibration.classes == list(CLASS_NAMES)
     assert len(list((tmp_path / "cache2").rglob("*.npz"))) == 3  # the workers filled the cache
+    # the calibration drives transcribe; its path, as given, is recorded in each MIDI file
+    cal = os.path.relpath(tmp_path / "two.yaml")
+    for where in ("one", "dask"):
+        extra = ["--scheduler", ADDR(client)] if where == "dask" else []
+        assert transcribe([str(data), "-o", str(tmp_path / where), "--model", ckpt,
+                           "--calibration", cal, "-q"] + extra) == 0
+    assert tree(tmp_path / "dask") == tree(tmp_path / "one")
+    assert f"calibration file {cal}".encode() in (tmp_path / "dask" / "v0.mid").read_bytes()
 
 
 def test_dask_is_imported_only_when_asked(tmp_path, ckpt):

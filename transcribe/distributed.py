@@ -272,7 +272,7 @@ class SessionSpec:
     Attributes
     ----------
     options : dict
-        The session's constructor arguments (``session.options``), paths made absolute.
+        The session's constructor arguments (``session.options``).
     fingerprint : str
         The model's sha256 on the client; a worker that loads another model refuses.
     cwd : str
@@ -286,15 +286,25 @@ class SessionSpec:
 
     @classmethod
     def from_session(cls, session) -> "SessionSpec":
-        opts = copy.deepcopy(session.options)
+        return cls(copy.deepcopy(session.options), session.transcriber.checkpoint.fingerprint)
+
+    def options_here(self) -> dict:
+        """The options, with relative paths made absolute when this process runs elsewhere.
+
+        Unchanged in the client's folder, so that paths recorded in outputs
+        (threshold sources in the MIDI file) are the ones one process records.
+        """
+        if os.getcwd() == self.cwd:
+            return self.options
+        opts = dict(self.options)
         for k in ("model", "calibration"):
             if opts.get(k):
-                opts[k] = os.path.abspath(opts[k])
+                opts[k] = os.path.join(self.cwd, opts[k])
         if opts.get("config") and not hasattr(opts["config"], "postprocessing"):
-            opts["config"] = os.path.abspath(opts["config"])
-        opts["plugins"] = [os.path.abspath(p) if str(p).endswith(".py") else p
+            opts["config"] = os.path.join(self.cwd, opts["config"])
+        opts["plugins"] = [os.path.join(self.cwd, p) if str(p).endswith(".py") else p
                            for p in opts.get("plugins", ())]
-        return cls(opts, session.transcriber.checkpoint.fingerprint)
+        return opts
 
 
 def _worker_name() -> str:
@@ -312,7 +322,8 @@ def _session_for(spec: SessionSpec):
     def build():
         box: List[Tuple[str, str]] = []
         try:
-            session = TranscriptionSession(**spec.options, log=lambda m: box.append(("out", m)))
+            session = TranscriptionSession(**spec.options_here(),
+                                           log=lambda m: box.append(("out", m)))
         except (DrumscribeError, ValueError) as exc:
             raise DistributedError(f"worker {_worker_name()}: cannot set up transcription "
                                    f"({exc}); every worker must see the model, config and "
