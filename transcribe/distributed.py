@@ -520,7 +520,11 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
             flush()
     except BaseException:
         with contextlib.suppress(Exception):
-            client.cancel(list(pending.values()))
+            client.cancel([f for f in pending.values() if f.status != "finished"])
+            for key, fut in pending.items():  # finished, not yet seen: count them (Ctrl-C)
+                if fut.status == "finished":
+                    outcomes[index[key]] = fut.result()
+            flush()
         raise
     finally:
         bar.close()
