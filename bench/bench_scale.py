@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark: songs per minute and calibration audio hours per minute on 1, 2 and N Dask workers.
 
-    python bench/bench_scale.py [--workers 1,2,4] [--songs 12] [--seconds 120]
-                                [--cal-files 8] [--model models/default.pt]
+    python bench/bench_scale.py [--workers 1,2,4] [--songs 8] [--seconds 240]
+                                [--cal-files 4] [--model models/default.pt]
 
 Every row is a :class:`distributed.LocalCluster` of single-threaded worker
 processes (``OMP_NUM_THREADS=1``, one thread each) started for that row, so
@@ -87,9 +87,9 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=str(ROOT / "models" / "default.pt"))
     p.add_argument("--workers", default=None,
                    help="comma-separated worker counts (default 1,2,<cpu count>)")
-    p.add_argument("--songs", type=int, default=12)
-    p.add_argument("--seconds", type=float, default=120.0, help="length of each song")
-    p.add_argument("--cal-files", type=int, default=8)
+    p.add_argument("--songs", type=int, default=8)
+    p.add_argument("--seconds", type=float, default=240.0, help="length of each song")
+    p.add_argument("--cal-files", type=int, default=4)
     args = p.parse_args(argv)
     counts = ([int(x) for x in args.workers.split(",")] if args.workers
               else sorted({1, 2, os.cpu_count() or 1}))
