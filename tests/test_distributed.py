@@ -17,6 +17,7 @@ distributed = pytest.importorskip("distributed")
 from calibration.api import fit_calibration  # noqa: E402
 from calibration.cli import main as calibrate  # noqa: E402
 from test_batch import ckpt, no_temporaries, song, valid_midi  # noqa: E402,F401
+from test_calibration_cli import PLUGIN as PICKER  # noqa: E402
 from test_calibration_cli import make_set  # noqa: E402
 from transcribe import distributed as tdist  # noqa: E402
 from transcribe.activations import Activations, save_activations  # noqa: E402
@@ -200,14 +201,19 @@ def other_model_file(folder: Path) -> None:
     (folder / "other.tsv").write_text("1.0\tkick\t100\n")
 
 
-@pytest.mark.parametrize("level", ["event", "frame"])
-def test_calibration_byte_identical(tmp_path, client, level, capsys, small_window):
+@pytest.mark.parametrize("how", ["event", "frame", "plugin picker and class groups"])
+def test_calibration_byte_identical(tmp_path, client, how, capsys, small_window):
     val = make_set(tmp_path / "val", n_files=4)
     (val / "bad.npz").write_bytes(b"junk")  # unreadable
     (val / "bad.tsv").write_text("0.1\tkick\t100\n")
     (val / "nolabels.npz").write_bytes((val / "song0.npz").read_bytes())  # no ground truth
     other_model_file(val)  # another model's predictions: skipped with the same words
-    args = ["--predictions", str(val), "--level", level]
+    args = ["--predictions", str(val), "--level", how if how in ("event", "frame") else "event"]
+    if how.startswith("plugin"):  # GridStats: the plugin's picker at each grid threshold
+        (tmp_path / "picker.py").write_text(PICKER)
+        (tmp_path / "cfg.yaml").write_text(
+            "postprocessing:\n  class_groups:\n    hihat: [hihat_closed, hihat_pedal]\n")
+        args += ["--plugin", str(tmp_path / "picker.py"), "--config", str(tmp_path / "cfg.yaml")]
     rc1 = calibrate(args + ["-o", str(tmp_path / "one.yaml"), "--report", str(tmp_path / "r1")])
     err1 = [x for x in re.split(r"[\r\n]", capsys.readouterr().err) if "skipped" in x]
     rc2 = calibrate(args + ["-o", str(tmp_path / "dask.yaml"), "--report", str(tmp_path / "r2"),
