@@ -51,8 +51,12 @@ def client():
     tdist.close_client(c)
 
 
-def ADDR(client) -> str:
-    return client.scheduler_info()["address"]
+@pytest.fixture
+def own_client():
+    """A cluster of its own for tests that kill workers (the shared one stays whole)."""
+    c = tdist.local_client(2)
+    yield c
+    tdist.close_client(c)
 
 
 def batch(root: Path) -> list:
@@ -136,7 +140,9 @@ def test_usage_errors(capsys):
     assert "--workers must be >= 1" in capsys.readouterr().err
 
 
-def test_killed_worker_loses_no_song_and_leaves_no_partial_output(tmp_path, ckpt, client, capsys):
+def test_killed_worker_loses_no_song_and_leaves_no_partial_output(tmp_path, ckpt, own_client,
+                                                                  capsys):
+    client = own_client
     src = tmp_path / "songs"
     src.mkdir()
     for k in range(6):
@@ -172,10 +178,21 @@ def test_killed_worker_loses_no_song_and_leaves_no_partial_output(tmp_path, ckpt
     no_temporaries(tmp_path / "dask")
     for p in (tmp_path / "dask").glob("*.mid"):
         assert valid_midi(p) >= 0
-    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
 
 
-def test_song_that_kills_every_worker_is_one_failed_file(tmp_path, ckpt, client, capsys):
+@pytest.mark.slow  # worker restarts: minutes on a busy machine
+def test_song_that_kills_every_worker_is_one_failed_file(tmp_path, ckpt, capsys):
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        client = tdist.local_client(2)  # Dask gives a task up at its first lost worker
+    try:
+        _song_that_kills(tmp_path, ckpt, client, capsys)
+    finally:
+        tdist.close_client(client)
+
+
+def _song_that_kills(tmp_path, ckpt, client, capsys):
     src = tmp_path / "songs"
     src.mkdir()
     for k in range(2):
@@ -192,7 +209,6 @@ def test_song_that_kills_every_worker_is_one_failed_file(tmp_path, ckpt, client,
     assert err[0] == (f"error: {src / 'crash.wav'}: every worker that tried it died (out of "
                       "memory or crashed); nothing was written for it")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["s0.mid", "s1.mid"]
-    client.wait_for_workers(2, timeout=60)
 
 
 def other_model_file(folder: Path) -> None:

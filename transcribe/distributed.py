@@ -24,10 +24,12 @@ Lost workers
     working on: the scheduler gives that task to another worker. Every output
     is written through :func:`transcribe.io.atomic_write` (a temporary renamed
     into place), so a kill never leaves a half-written file; the temporaries a
-    killed task left for its song are removed when the song is retried. A song
-    on which every worker that tried it died (Dask's
-    ``distributed.scheduler.allowed-failures``) is reported as failed, like any
-    other bad file, and the batch goes on.
+    killed task left for its song are removed when the song is retried. When
+    Dask gives a song up (its workers died more than
+    ``distributed.scheduler.allowed-failures`` times, perhaps only because
+    another song on the same worker killed it), it is tried once more after the
+    other songs, alone on the cluster; if its worker dies again, it is
+    reported as failed, like any other bad file.
 
 Dask is an optional extra (``pip install 'drumscribe[dask]'``); this module
 imports it only inside the functions that need it.
@@ -134,7 +136,10 @@ def local_client(n_workers: int, threads_per_worker: int = 1, memory_limit="auto
     # OS sooner; for this workload (large arrays per song) it costs about 30% more
     # CPU per song (0.30 s instead of 0.23 s of thread time for a 30 s MP3 here).
     # The nanny reads the setting when it is made, so restarted workers keep it.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+    # worker-saturation 1.0: a worker holds only the songs it is running, so a worker
+    # killed by one song does not count as a failure of songs merely queued on it.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                          "distributed.scheduler.worker-saturation": 1.0}):
         # A client that starts its own LocalCluster closes it when it is closed.
         return distributed.Client(n_workers=int(n_workers),
                                   threads_per_worker=int(threads_per_worker), processes=True,
@@ -470,14 +475,18 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
                 outcomes[i] = _skip_message(f, midi_path)
                 bar.update(1)
                 continue
-            npz_existed = (midi_path.parent / f"{f.stem}.npz").exists()
-            fut = client.submit(transcribe_task, spec, str(f), out_dir, overwrite,
-                                save_activations, chart_dir, preview, npz_existed,
-                                key=f"transcribe-{run}-{i}-{f.name}", pure=False, retries=0)
-            index[fut.key] = i
-            pending[fut.key] = fut
-            ac.add(fut)
+            submit(i, (midi_path.parent / f"{f.stem}.npz").exists())
             return
+
+    def submit(i, npz_existed, attempt=""):
+        f = files[i]
+        fut = client.submit(transcribe_task, spec, str(f), out_dir, overwrite, save_activations,
+                            chart_dir, preview, npz_existed, pure=False, retries=0,
+                            key=f"transcribe-{run}-{i}-{f.name}{attempt}")
+        index[fut.key] = i
+        pending[fut.key] = fut
+        started[i] = npz_existed
+        ac.add(fut)
 
     def flush():
         nonlocal printed
@@ -501,23 +510,36 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
         while heads and len(pending) < window:
             launch(heads.popleft())
 
+    started: Dict[int, bool] = {}
+    suspects: deque = deque()  # songs whose workers died: tried once more, each alone
+    alone = set()
     try:
         fill()
         flush()
-        for fut in ac:
-            i = index.pop(fut.key)
-            pending.pop(fut.key, None)
-            if fut.status == "error" and isinstance(fut.exception(), KilledWorker):
-                msg = (f"{files[i]}: every worker that tried it died (out of memory or "
-                       "crashed); nothing was written for it")
-                outcomes[i] = Outcome("failed", [("err", f"error: {msg}")], msg)
-            else:
-                outcomes[i] = fut.result()  # raises DistributedError, or a plugin's bug
-            fut.release()
-            bar.update(1)
-            launch(files[i].stem)  # the next song of the same stem, now that this one is done
-            fill()
-            flush()
+        while True:
+            for fut in ac:
+                i = index.pop(fut.key)
+                pending.pop(fut.key, None)
+                if fut.status == "error" and isinstance(fut.exception(), KilledWorker):
+                    fut.release()
+                    if i not in alone:  # maybe lost with a worker another song killed
+                        suspects.append(i)
+                        continue
+                    msg = (f"{files[i]}: every worker that tried it died (out of memory or "
+                           "crashed); nothing was written for it")
+                    outcomes[i] = Outcome("failed", [("err", f"error: {msg}")], msg)
+                else:
+                    outcomes[i] = fut.result()  # raises DistributedError, or a plugin's bug
+                    fut.release()
+                bar.update(1)
+                launch(files[i].stem)  # the next song of the same stem, now that this is done
+                fill()
+                flush()
+            if not suspects:
+                break
+            i = suspects.popleft()  # nothing else is running now
+            alone.add(i)
+            submit(i, started[i], "-alone")
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel([f for f in pending.values() if f.status != "finished"])
