@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+from transcribe import distributed  # imports Dask only when asked
 from transcribe.errors import DrumscribeError
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (with --model)")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    distributed.add_arguments(p)
     return p
 
 
@@ -124,6 +126,7 @@ def _main(argv, counter) -> int:
         parser.error(f"--widen must be between 0 and {MAX_WIDEN} frames")
     if not 0 < args.window_ms <= 1000:
         parser.error(f"--window-ms must be in (0, 1000], got {args.window_ms:g}")
+    distributed.check_arguments(args, parser)
 
     def err(msg):
         print(msg, file=sys.stderr)
@@ -140,7 +143,8 @@ def _main(argv, counter) -> int:
         err(f"error: --objective: {exc}")
         return 2
     try:
-        return _run(args, objective, say, err, counter)
+        with distributed.client_for(args.workers, args.scheduler) as client:  # None: this process
+            return _run(args, objective, say, err, counter, client)
     except DrumscribeError as exc:
         err(f"error: {exc}")
         return 2
@@ -153,7 +157,7 @@ def _unit(out: Path, rdir: Optional[Path]):
                       [rdir.parent if str(rdir.parent) else Path(".")] if rdir else [])
 
 
-def _run(args, objective, say, err, counter) -> int:
+def _run(args, objective, say, err, counter, client=None) -> int:
     from transcribe.config import Config, load_config
     from transcribe.errors import OutputError
     from transcribe.io import check_writable
@@ -190,6 +194,11 @@ def _run(args, objective, say, err, counter) -> int:
 
         transcriber = Transcriber(args.model, device=args.device)
         cache = data.PredictionCache(transcriber, args.cache_dir or data.default_cache_dir())
+        if client is not None:  # the model runs on the workers, loaded once by each
+            from .distributed import RemoteCache
+
+            cache = RemoteCache(args.model, transcriber.checkpoint.fingerprint,
+                                args.cache_dir or data.default_cache_dir(), args.device)
         items, skipped = [], []
         for d in args.data:
             i, s = data.audio_items(d, cache)
@@ -235,10 +244,16 @@ def _run(args, objective, say, err, counter) -> int:
                 shown.add(line)
                 err(line)
 
+    sweep_files, confusion = sweep.sweep, sweep.confusion
+    if client is not None:  # the same two passes, one task per file
+        from .distributed import runners
+
+        sweep_files, confusion = runners(client, cfg, model_classes, fingerprint, args.plugin,
+                                         args.disable_plugin)
     collector = domain.Collector(audio=not args.no_audio_stats)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", data.DataWarning)
-        result = sweep.sweep(items, post, level=args.level, window_ms=args.window_ms,
+        result = sweep_files(items, post, level=args.level, window_ms=args.window_ms,
                              widen=args.widen, progress=progress, warn=err, describe=collector)
     show(caught)
     result.skipped = list(skipped)
@@ -259,8 +274,8 @@ def _run(args, objective, say, err, counter) -> int:
                for c, (t, _) in shipped.items()}
     methods = {c: m for c, (_, m) in shipped.items()}
     with warnings.catch_warnings(record=True):
-        conf = sweep.confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
-                               args.window_ms)
+        conf = confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
+                         args.window_ms)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = report.class_summary(result, choices, groups, conf, fit=fit, methods=methods)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from dataclasses import dataclass, field
@@ -139,6 +140,11 @@ class TranscriptionSession:
                  plugin_options: Optional[Dict[str, dict]] = None):
         from .inference import Transcriber
 
+        self.options = copy.deepcopy(dict(  # to build the same session on a Dask worker
+            model=model, config=config, calibration=calibration, use_calibration=use_calibration,
+            threshold=threshold, class_thresholds=class_thresholds, plugins=list(plugins),
+            disable_plugins=list(disable_plugins), force=force, device=device, verbose=verbose,
+            plugin_options=plugin_options))
         self.log = log or (lambda m: None)
         cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
         cfg.cli_threshold = threshold
@@ -613,3 +619,61 @@ def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=Non
         for f, msg in report.failed.items():
             err(f"failed: {msg}")
     return report
+
+
+def transcribe_many(paths: Sequence, out_dir=None, *, client=None,
+                    session: Optional[TranscriptionSession] = None, overwrite: bool = False,
+                    save_activations: bool = False, chart_dir=None, preview: bool = False,
+                    say=print, err=print, progress: bool = True,
+                    report: Optional[BatchReport] = None, **session_options) -> BatchReport:
+    """Transcribe songs in one process, or as tasks on a Dask cluster (``client``).
+
+    Both give the same outputs, messages, report and summary
+    (:mod:`transcribe.distributed` says how).
+
+    Parameters
+    ----------
+    paths : sequence of path-like
+        Audio files, or folders of them (searched recursively, as ``transcribe`` does).
+    out_dir : path-like, optional
+        Folder for ``<stem>.mid``; default next to each song.
+    client : distributed.Client, optional
+        Run on its workers; each worker loads the model once. Make one with
+        :func:`transcribe.distributed.local_client` or ``distributed.Client(address)``.
+    session : TranscriptionSession, optional
+        A loaded session; otherwise one is made from ``**session_options``
+        (the arguments of :class:`TranscriptionSession`).
+    overwrite, save_activations, chart_dir, preview, say, err, progress, report
+        As for :func:`transcribe_files`.
+
+    Returns
+    -------
+    BatchReport
+
+    Raises
+    ------
+    DrumscribeError
+        For setup errors (model, config, plugins, output folder); errors of one
+        song are reported and the batch goes on.
+
+    Examples
+    --------
+    >>> from transcribe.api import transcribe_many                # doctest: +SKIP
+    >>> from transcribe.distributed import local_client           # doctest: +SKIP
+    >>> with local_client(4) as client:                           # doctest: +SKIP
+    ...     report = transcribe_many(["music/"], "out/", client=client)
+    """
+    from .cli import expand_inputs
+
+    if session is None:
+        session = TranscriptionSession(**session_options)
+    elif session_options:
+        raise TypeError(f"give a session or session options, not both ({', '.join(session_options)})")
+    files = expand_inputs([str(p) for p in paths])
+    kwargs = dict(overwrite=overwrite, save_activations=save_activations, chart_dir=chart_dir,
+                  preview=preview, say=say, err=err, progress=progress, report=report)
+    if client is None:
+        return transcribe_files(session, files, out_dir, **kwargs)
+    from .distributed import transcribe_on
+
+    return transcribe_on(client, session, files, out_dir, **kwargs)

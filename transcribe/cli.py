@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from . import distributed  # imports Dask only when asked
 from .audio import AUDIO_EXTENSIONS
 from .errors import DrumscribeError
 
@@ -58,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print thresholds and their sources, and which plugin picked onsets")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    distributed.add_arguments(p)
     return p
 
 
@@ -135,6 +137,7 @@ def _main(argv, reports: list) -> int:
         parser.error("give at least one SONG (or --list-plugins)")
     if args.calibration and args.no_calibration:
         parser.error("--calibration and --no-calibration exclude each other")
+    distributed.check_arguments(args, parser)
     glob, per = _parse_thresholds(args.threshold, parser)
     if args.bpm is not None and not 20 <= args.bpm <= 400:
         parser.error("--bpm must be between 20 and 400")
@@ -176,6 +179,8 @@ def _main(argv, reports: list) -> int:
         return 1
     report = api.BatchReport()
     reports.append(report)
+    if distributed.wanted(args):  # --workers N / --scheduler: the same batch on Dask
+        return distributed.run_cli(args, session, files, say, report)
     try:  # errors before the first song (clashing outputs, unwritable folders) are setup errors
         api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
                              save_activations=args.save_activations, chart_dir=args.chart,

@@ -364,16 +364,40 @@ def stale_temporaries(final: Path, names: Optional[List[str]] = None) -> List[Pa
 
 @contextlib.contextmanager
 def _signals_deferred():
-    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (then they arrive)."""
-    sigs = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs)
+    """Hold SIGINT, SIGTERM and SIGHUP until the block ends (then they arrive).
+
+    Blocking the signals in this thread is not enough: the kernel hands a
+    process-directed signal to any thread that does not block it (torch's and
+    tqdm's threads), and Python then raises in the main thread anyway. So in
+    the main thread the Python handlers are swapped for one that only records
+    the signal, and what was recorded is raised again after the block.
+    """
+    import threading
+
+    sigs = [getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    caught: List[int] = []
+    saved = {}
+    if threading.current_thread() is threading.main_thread():
+        def hold(signum, frame):
+            if signum not in caught:
+                caught.append(signum)
+
+        for s in sigs:
+            h = signal.getsignal(s)
+            if h in (signal.SIG_IGN, None):
+                continue
+            saved[s] = h
+            signal.signal(s, hold)
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, sigs) if hasattr(signal, "pthread_sigmask") else None
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        if old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, h in saved.items():
+            signal.signal(s, h)
+        for s in caught:
+            signal.raise_signal(s)
 
 
 class OutputUnit:
