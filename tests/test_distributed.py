@@ -59,6 +59,10 @@ def own_client():
     tdist.close_client(c)
 
 
+def ADDR(client) -> str:
+    return client.scheduler_info()["address"]
+
+
 def batch(root: Path) -> list:
     """Good songs, corrupt files and duplicates (a path given twice, a stem in two folders)."""
     src = root / "songs"
