@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
+
+from drumscribe.resources import default_model_path, is_shipped_model, shipped_calibration
 
 from .activations import Activations, save_activations
 from .config import Config, load_config
@@ -14,15 +15,6 @@ from .errors import DrumscribeError, OutputError
 from .io import check_writable
 from .midi import onsets_to_midi, resolve_note_map, threshold_metadata, write_midi
 from .pipeline import Postprocessor, PostprocessResult, make_plugin_manager, picker_order
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO_ROOT / "models" / "default.pt"
-DEFAULT_CALIBRATION = REPO_ROOT / "calibration" / "default.yaml"
-
-
-def default_model_path() -> Path:
-    """The shipped model (``$DRUMSCRIBE_MODEL`` overrides it)."""
-    return Path(os.environ.get("DRUMSCRIBE_MODEL", DEFAULT_MODEL))
 
 
 def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
@@ -83,7 +75,8 @@ class TranscriptionSession:
     use_calibration : bool
         If false, no calibration file is used at all. If true and neither the
         config nor ``calibration`` names one, the shipped
-        ``calibration/default.yaml`` is used with the shipped model.
+        ``calibration/default.yaml`` is used when the model is the shipped one
+        (not for ``$DRUMSCRIBE_MODEL`` or ``--model``, whatever they name).
     threshold : float, optional
         ``--threshold T``.
     class_thresholds : dict, optional
@@ -116,9 +109,8 @@ class TranscriptionSession:
             cfg.postprocessing.calibration_file = str(calibration)
         elif not use_calibration:
             cfg.postprocessing.calibration_file = None
-        elif (cfg.postprocessing.calibration_file is None and model is None
-              and DEFAULT_CALIBRATION.exists()):
-            cfg.postprocessing.calibration_file = str(DEFAULT_CALIBRATION)
+        elif cfg.postprocessing.calibration_file is None and is_shipped_model(model_path):
+            cfg.postprocessing.calibration_file = str(shipped_calibration())
         self.config = cfg
         self.transcriber = Transcriber(model_path, device=device)
         ck = self.transcriber.checkpoint
