@@ -18,3 +18,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _builtin_plugins_only(monkeypatch):
+    """The suite's answers must not depend on third-party plugins installed next to
+    drumscribe: entry points load only the built-ins (tests that install plugins
+    on purpose run their subprocesses without this variable)."""
+    monkeypatch.setenv("DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD", "1")

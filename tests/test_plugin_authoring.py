@@ -99,6 +99,7 @@ def world(tmp_path_factory):
 def _run(args, site, cwd):
     env = dict(os.environ, PYTHONPATH=str(site), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     env.pop("DRUMSCRIBE_MODEL", None)
+    env.pop("DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD", None)  # these tests install plugins on purpose
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
 
 

@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from drumscribe import __version__
+
 from .audio import AUDIO_EXTENSIONS
 from .errors import DrumscribeError
 
@@ -53,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print thresholds and their sources, and which plugin picked onsets")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
     return p
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import pluggy
 
@@ -24,7 +25,25 @@ from .errors import DrumscribeError, PluginError
 from .hookspecs import Context, Onset, ThresholdLayer
 
 ENTRY_POINT_GROUP = "drumscribe"
-BUILTIN_PLUGINS = ("fixed_threshold", "class_thresholds", "calibrated", "class_groups", "peak_picking")
+DISTRIBUTION = "drumscribe"
+AUTOLOAD_ENV = "DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD"
+"""Set to ``1`` to load only the built-in plugins from entry points (as pytest's
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD``): third-party plugins then load only when named."""
+
+
+def builtin_plugins() -> Tuple[str, ...]:
+    """Names of the built-in plugins: this distribution's own ``drumscribe`` entry
+    points (listed once, in setup.cfg); empty when it is not installed."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+    return tuple(sorted(ep.name for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP))
+
+
+def _dist_name(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "?"
 
 
 @dataclass
@@ -68,7 +87,7 @@ def load_module_plugin(spec: str):
 
 
 def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
-                        entry_points: bool = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
+                        entry_points: Union[bool, str] = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
     """Create a fresh plugin manager with built-in, installed and named plugins.
 
     Parameters
@@ -80,9 +99,10 @@ def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
     disable : sequence of str
         Plugin names not to register (entry-point names, module paths or
         module ``__name__``).
-    entry_points : bool
+    entry_points : bool or "builtin"
         Load the ``drumscribe`` entry-point group (built-ins and installed
-        third-party plugins).
+        third-party plugins); ``"builtin"`` (or ``$DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD=1``)
+        loads only the built-ins.
 
     Returns
     -------
@@ -101,16 +121,17 @@ def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
     info: Dict[str, PluginInfo] = {}
     disable = set(disable)
     if entry_points:
+        builtins = builtin_plugins()
+        if not builtins:
+            raise PluginError("built-in plugins not found: the drumscribe entry points are not "
+                              "installed; run 'pip install -e .' in the project folder")
+        only_builtins = entry_points == "builtin" or os.environ.get(AUTOLOAD_ENV) == "1"
         eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                     key=lambda ep: (ep.name not in BUILTIN_PLUGINS, ep.name))
-        seen = {ep.name for ep in eps}
-        missing = [b for b in BUILTIN_PLUGINS if b not in seen]
-        if missing:
-            raise PluginError(
-                f"built-in plugins not found ({', '.join(missing)}): the drumscribe entry points "
-                "are not installed; run 'pip install -e .' in the project folder")
+                     key=lambda ep: (_dist_name(ep) != DISTRIBUTION, ep.name))
         for ep in eps:
             if ep.name in disable or ep.name in info:
+                continue
+            if only_builtins and _dist_name(ep) != DISTRIBUTION:
                 continue
             dist = getattr(ep, "dist", None)
             dname = dist.metadata["Name"] if dist is not None else "?"
@@ -245,7 +266,7 @@ class Postprocessor:
     def __init__(self, config: Config, model_classes: Sequence[str], model_fingerprint: str = "",
                  plugins: Sequence[str] = (), disable: Sequence[str] = (), force: bool = False,
                  verbose: bool = False, log=None, pm: Optional[pluggy.PluginManager] = None,
-                 entry_points: bool = True):
+                 entry_points: Union[bool, str] = True):
         self.config = config
         check_classes(config, list(model_classes))
         if pm is None:
