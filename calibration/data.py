@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 from transcribe.activations import load_activations, save_activations
 from transcribe.annotations import ANNOTATION_EXTENSIONS

@@ -16,7 +16,7 @@ from transcribe.config import Config
 from transcribe.errors import ConfigError, OutputError
 from transcribe.hookspecs import Onset
 from transcribe.quantize import quantize_onsets
-from transcribe.tempo import TempoMap, fixed_tempo, track_tempo
+from transcribe.tempo import fixed_tempo, track_tempo
 from transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0

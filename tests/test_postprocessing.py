@@ -13,7 +13,6 @@ from plugins.peak_picking import pick_peaks
 from transcribe.activations import Activations
 from transcribe.config import Config, config_from_dict, load_config
 from transcribe.errors import CalibrationFileError, ConfigError, PluginError
-from transcribe.hookspecs import ThresholdLayer, hookimpl
 from transcribe.pipeline import Postprocessor, make_plugin_manager
 from transcribe.vocabulary import CLASS_NAMES
 

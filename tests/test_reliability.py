@@ -32,7 +32,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from calibration.calfile import CalibrationFile, write_calibration
+from calibration.calfile import CalibrationFile
 from calibration.cli import main as calibrate_main
 from transcribe.activations import Activations, save_activations
 from transcribe.annotations import write_text_annotations

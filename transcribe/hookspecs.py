@@ -33,7 +33,7 @@ that names the plugin and the hook.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
 
 import pluggy
 
@@ -172,7 +172,7 @@ def drumscribe_transform_activations(activations: "Activations", context: Contex
 
 
 @hookspec
-def drumscribe_thresholds(classes: Sequence[str], activations: "Activations", context: Context) -> Optional[ThresholdLayer]:
+def drumscribe_thresholds(classes: Sequence[str], activations: "Activations", context: Context) -> Union[ThresholdLayer, List[ThresholdLayer], None]:
     """Offer per-class thresholds (all results collected).
 
     Called once per song, after the transforms. Every layer returned is

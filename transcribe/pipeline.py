@@ -12,7 +12,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -75,6 +75,8 @@ def load_module_plugin(spec: str):
                 raise PluginError(f"plugin file {spec} not found")
             name = f"drumscribe_user_plugin_{path.stem}"
             mspec = importlib.util.spec_from_file_location(name, path)
+            if mspec is None or mspec.loader is None:
+                raise PluginError(f"plugin file {spec} cannot be imported (not a Python file?)")
             module = importlib.util.module_from_spec(mspec)
             sys.modules[name] = module
             mspec.loader.exec_module(module)
@@ -86,7 +88,7 @@ def load_module_plugin(spec: str):
         raise PluginError(f"plugin {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
 
 
-def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
+def make_plugin_manager(plugins: Sequence = (), disable: Iterable[str] = (),
                         entry_points: Union[bool, str] = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
     """Create a fresh plugin manager with built-in, installed and named plugins.
 
