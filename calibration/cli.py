@@ -12,7 +12,9 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
-from transcribe.errors import DrumscribeError
+from drumscribe import __version__
+from transcribe.cli import HelpFormatter
+from transcribe.errors import DrumscribeError, report_internal_error
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR) -o calibration.yaml "
          "[--report DIR] [--objective NAME] [--level event|frame] [--window-ms 50] [--config C] "
@@ -25,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="calibrate", usage=USAGE,
         description="Fit per-class onset thresholds on validation data and write a calibration "
                     "file for transcribe (--calibration) plus an optional analysis report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--predictions", metavar="DIR", default=None,
                    help="folder of NAME.npz predictions (transcribe --save-activations) with "
                         "NAME.mid/.tsv/.txt ground truth beside them or in --data")
@@ -56,12 +58,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prediction cache for --model (default: ~/.cache/drumscribe/predictions)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (with --model)")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command; returns 0 (ok), 1 (written, but some files failed) or 2 (usage/setup)."""
+    """Run the command; returns 0 (ok), 1 (written, but some files failed), 2 (usage/setup)
+    or 70 (internal error: a bug, reported with "internal error, please report")."""
+    try:
+        return _main(argv)
+    except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+        return report_internal_error("calibrate", exc, "--debug" in (sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: Optional[List[str]]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.predictions) == bool(args.model):
@@ -94,6 +106,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return _run(args, objective, say, err)
     except DrumscribeError as exc:
         err(f"error: {exc}")
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
 
 
@@ -171,7 +186,7 @@ def _run(args, objective, say, err) -> int:
     for c, ch in choices.items():
         if ch.note:
             say(f"note: {c}: {ch.note}")
-    say(f"wrote {out}" + (f" and report {args.report}/" if args.report else ""))
+    say(f"wrote {out}" + (f" and the report in {Path(args.report)}/" if args.report else ""))
     return 1 if result.failed else 0
 
 

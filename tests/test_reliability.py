@@ -651,13 +651,15 @@ recorded line.
 
 ## What is guaranteed
 
-- **One-line errors.** Every error a user can cause is a `DrumscribeError` (a `ValueError`)
-  whose message is one line naming the file at fault and the fix. The commands print
-  `error: <message>` and never a traceback.
+- **One-line errors.** Every error a user can cause is a `DrumscribeError` (not a
+  `ValueError`, so a bug is never taken for bad input) whose message is one line naming the
+  file at fault and the fix. The commands print `error: <message>` and a traceback only with
+  `--debug`. Any other exception is a bug: `internal error, please report: ...`.
 - **Exit codes.** `transcribe` and `calibrate`: `0` all done; `1` some files failed (each is
-  named as it fails and again in the final summary; the batch goes on); `2` usage or setup
-  error (bad model, config, calibration file, output folder) before any song is read;
-  `130` interrupted with Ctrl-C (`interrupted: N done, rerun to resume`).
+  named as it fails and, in a batch of several, again in the final summary; the batch goes
+  on); `2` usage or setup error (bad model, config, calibration file, output folder) before
+  any song is read; `70` internal error; `130` interrupted with Ctrl-C (`interrupted: N
+  done, rerun to resume`).
 - **Atomic outputs.** Every file (MIDI, `.npz`, calibration, charts) is written to a
   temporary `.<name>.*.part` beside it and renamed when complete; on any error, a full disk
   or Ctrl-C the temporary is removed. A rerun skips finished outputs unless `--overwrite`.

@@ -267,7 +267,7 @@ def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=Non
         dt = time.perf_counter() - t0
         say(f"{f} -> {mp}: {_summary(result)} [{dt:.1f} s]"
             + (f"; also {', '.join(extra)}" if extra else ""))
-    if len(files) > 1 or report.failed:
+    if len(files) > 1:  # a single song's error was its one line already
         say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
             f"{len(report.failed)} failed")
         for f, msg in report.failed.items():

@@ -11,6 +11,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import AudioError
+from .native import native_stderr_silenced
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 """File extensions treated as audio when a folder is given."""
@@ -54,10 +55,13 @@ def _open(path):
     if path.stat().st_size == 0:
         raise AudioError(f"{path}: file is empty (0 bytes); re-export the audio")
     try:
-        return sf.SoundFile(str(path))
+        with native_stderr_silenced():  # the decoder's own "Note: ..." lines
+            return sf.SoundFile(str(path))
     except Exception as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = msg.replace(f"Error opening {str(path)!r}: ", "")
+        if "does not exist" in msg or "Format not recognised" in msg:  # libsndfile's generic text
+            msg = "no audio stream in a known format was found"
         raise AudioError(f"{path}: not a readable audio file ({msg[:160]}); convert it to "
                          "WAV, FLAC, OGG or MP3") from None
 

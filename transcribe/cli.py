@@ -10,7 +10,17 @@ from typing import List, Optional
 from drumscribe import __version__
 
 from .audio import AUDIO_EXTENSIONS
-from .errors import DrumscribeError
+from .errors import DrumscribeError, report_internal_error
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown only where there is one to show (not None, False or [], and not
+    twice when the help text already says it)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="transcribe",
         description="Transcribe drums in songs to MIDI (General MIDI drums or a game's note map).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="SONG",
                    help="audio files (WAV, FLAC, OGG, MP3) or folders of them")
     p.add_argument("-o", "--output-dir", default=None,
@@ -104,6 +114,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         done = len(reports[0].done) if reports else 0
         print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
         return 130
+    except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+        return report_internal_error("transcribe", exc, "--debug" in (sys.argv[1:] if argv is None else argv))
 
 
 def _main(argv, reports: list) -> int:
@@ -118,6 +130,10 @@ def _main(argv, reports: list) -> int:
         parser.error("--bpm must be between 20 and 400")
     if args.bpm is not None and args.tempo_from:
         parser.error("--bpm and --tempo-from exclude each other")
+    if args.chart and Path(args.chart).exists() and not Path(args.chart).is_dir():
+        print(f"error: {args.chart}: --chart needs a folder, and this is a file; choose a folder "
+              "(it is created if missing)", file=sys.stderr)
+        return 2
     chart_opts = {k: v for k, v in (("bpm", args.bpm), ("offset", args.offset),
                                     ("tempo_from", args.tempo_from)) if v is not None}
 
@@ -138,8 +154,11 @@ def _main(argv, reports: list) -> int:
             plugins=args.plugin, disable_plugins=args.disable_plugin, force=args.force,
             device=args.device, verbose=args.verbose, log=say,
             plugin_options={"chart": chart_opts} if chart_opts else None)
-    except (DrumscribeError, ValueError) as exc:
+    except DrumscribeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
     if args.verbose:
         for line in session.describe():
@@ -159,7 +178,7 @@ def _main(argv, reports: list) -> int:
     api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
                          save_activations=args.save_activations, chart_dir=args.chart,
                          preview=args.preview, say=say, err=lambda m: print(m, file=sys.stderr),
-                         progress=not args.quiet, report=report)
+                         progress=not (args.quiet or args.verbose), report=report)
     return 0 if not report.failed else 1
 
 

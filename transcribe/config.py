@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 
 @dataclass
@@ -129,7 +129,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
                           f"{', '.join(sorted(_SECTIONS))}")
     unknown = sorted(set(map(str, data)) - _SECTIONS)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; expected "
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}"
+                          f"{did_you_mean(unknown[0], _SECTIONS)}; expected "
                           f"{', '.join(sorted(_SECTIONS))}")
     cfg = Config(path=str(path))
     pp = data.get("postprocessing") or {}
@@ -138,8 +139,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
     known = set(PostprocessingConfig.__dataclass_fields__)
     bad = sorted(set(map(str, pp)) - known)
     if bad:
-        raise ConfigError(f"{path}: unknown key(s) postprocessing.{', postprocessing.'.join(bad)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(f"{path}: unknown key(s) postprocessing.{', postprocessing.'.join(bad)}"
+                          f"{did_you_mean(bad[0], known)}; known: {', '.join(sorted(known))}")
     p = cfg.postprocessing
     if "onset_threshold" in pp:
         p.onset_threshold = _threshold(pp["onset_threshold"], _where(path, "postprocessing.onset_threshold"))
@@ -178,7 +179,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
         raise ConfigError(f"{path}: export must be a mapping")
     bad = sorted(set(map(str, ex)) - set(ExportConfig.__dataclass_fields__))
     if bad:
-        raise ConfigError(f"{path}: unknown key(s) export.{', export.'.join(bad)}")
+        raise ConfigError(f"{path}: unknown key(s) export.{', export.'.join(bad)}"
+                          f"{did_you_mean(bad[0], ExportConfig.__dataclass_fields__)}")
     nm = ex.get("note_map") or {}
     if not isinstance(nm, dict):
         raise ConfigError(f"{path}: export.note_map must map class -> MIDI note")
@@ -231,14 +233,19 @@ def check_classes(cfg: Config, classes: List[str]) -> None:
             if m not in classes:
                 raise ConfigError(f"{where}: class_groups.{g} names {m!r}, which the model does "
                                   f"not have (model classes: {', '.join(classes)})")
+    merged = {m: g for g, members in groups.items() for m in members}
     for key, mapping in (("class_thresholds", p.class_thresholds),
                          ("--threshold", cfg.cli_class_thresholds),
                          ("note_map", cfg.export.note_map)):
+        at = key if key == "--threshold" else f"{where}: {key}"  # the command line is no file
         for k in mapping:
             if k not in names:
-                raise ConfigError(f"{where}: {key} names unknown class {k!r}; model classes: "
-                                  f"{', '.join(classes)}")
+                raise ConfigError(f"{at} names unknown class {k!r}{did_you_mean(k, names)}; "
+                                  f"model classes: {', '.join(classes)}")
+            if k in merged and key != "note_map":
+                raise ConfigError(f"{at} names {k!r}, which class_groups in {where} merges into "
+                                  f"{merged[k]!r}; set the threshold of {merged[k]!r} instead")
     for k in p.disabled_classes:
         if k not in names:
-            raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}; model "
-                              f"classes: {', '.join(classes)}")
+            raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}"
+                              f"{did_you_mean(k, names)}; model classes: {', '.join(classes)}")

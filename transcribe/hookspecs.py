@@ -33,7 +33,7 @@ that names the plugin and the hook.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import pluggy
 
@@ -115,7 +115,7 @@ class Context:
     verbose : bool
         ``--verbose``.
     log : callable
-        ``log(message)`` prints when verbose.
+        ``log(message)``: printed with ``--verbose`` only (a no-op otherwise).
     state : dict
         Per-song scratch space shared between hooks (reset for each song).
     store : dict
@@ -131,9 +131,16 @@ class Context:
     log: Callable[[str], None] = lambda msg: None
     state: Dict[str, Any] = field(default_factory=dict)
     store: Dict[str, Any] = field(default_factory=dict)
+    sections_read: Set[str] = field(default_factory=set, repr=False)
 
     def plugin_config(self, name: str) -> dict:
-        """This plugin's own section, ``plugins_config.<name>`` ({} if absent)."""
+        """This plugin's own section, ``plugins_config.<name>`` ({} if absent).
+
+        Ask for it in ``drumscribe_configure``: a section that no loaded plugin
+        asked for by then (and that is no plugin's name) is a configuration
+        error with a "did you mean", since it is most likely a typo.
+        """
+        self.sections_read.add(name)
         return dict(self.config.plugins_config.get(name) or {})
 
 

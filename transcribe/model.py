@@ -212,6 +212,10 @@ def read_checkpoint_dict(path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"{path}: checkpoint not found; pass --model with a .pt file "
                               "written by scripts/train.py")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; torch's own text misleads
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint (not a torch .pt "
+                              "archive: a text file, or a truncated download?); pass --model with "
+                              "a .pt written by scripts/train.py")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:

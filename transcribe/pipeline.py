@@ -21,7 +21,7 @@ import pluggy
 from . import hookspecs
 from .activations import Activations
 from .config import Config, check_classes
-from .errors import DrumscribeError, PluginError
+from .errors import ConfigError, DrumscribeError, PluginError, did_you_mean
 from .hookspecs import Context, Onset, ThresholdLayer
 
 ENTRY_POINT_GROUP = "drumscribe"
@@ -165,6 +165,20 @@ def make_plugin_manager(plugins: Sequence = (), disable: Iterable[str] = (),
     return pm, info
 
 
+def check_plugin_sections(config: Config, known: Iterable[str]) -> None:
+    """Refuse a ``plugins_config`` section that no loaded plugin reads (a typo, most likely).
+
+    Raises
+    ------
+    ConfigError
+        Naming the section, the file and the closest known section.
+    """
+    known = sorted(set(known))
+    for name in sorted(set(config.plugins_config) - set(known)):
+        raise ConfigError(f"{config.path or 'config'}: plugins_config.{name} is read by no loaded "
+                          f"plugin{did_you_mean(name, known)}; remove it or load its plugin")
+
+
 def _register(pm, module, name):
     try:
         pm.register(module, name=name)
@@ -194,7 +208,7 @@ def _call(impl, hook_name: str, kwargs: dict):
     try:
         return impl.function(**args)
     except DrumscribeError as exc:
-        if isinstance(exc, PluginError):
+        if isinstance(exc, PluginError) or impl.plugin_name in str(exc):  # named once is enough
             raise
         raise type(exc)(f"plugin {impl.plugin_name!r} in {hook_name}: {exc}") from None
     except Exception as exc:
@@ -281,9 +295,10 @@ class Postprocessor:
         self.pm = pm
         self.context = Context(config=config, model_classes=list(model_classes),
                                model_fingerprint=model_fingerprint, force=force, verbose=verbose,
-                               log=log or (lambda m: None))
+                               log=(log if verbose else None) or (lambda m: None))
         for impl in _impls(pm, "drumscribe_configure"):
             _call(impl, "drumscribe_configure", {"context": self.context})
+        check_plugin_sections(config, self.context.sections_read | {n for n, _ in pm.list_name_plugin()})
 
     def thresholds(self, activations: Activations) -> Tuple[Dict[str, float], Dict[str, str]]:
         """Merge the threshold layers offered by plugins for ``activations``.
