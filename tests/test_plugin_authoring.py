@@ -281,8 +281,8 @@ def test_every_hook_in_order_through_the_testing_helper(tmp_path):
     assert pp.export(res.onsets, res.activations, res.thresholds, "song.wav", tmp_path,
                      exports={"tour"}) == [str(tmp_path / "tour.txt")]
     assert (tmp_path / "tour.txt").read_text() == "0.50 kick\n1.25 ride"
-    with pytest.raises(ConfigError, match=r"plugin 'tour' in drumscribe_configure: "
-                                          r"plugins_config\.tour\.fail"):
+    with pytest.raises(ConfigError, match=r"^plugins_config\.tour\.fail is set \(plugin 'tour'\)$"):
+        # the message names the plugin already: it is not prefixed a second time
         run_postprocessing(act, plugins=[tour], config={"plugins_config": {"tour": {"fail": 1}}})
 
 
