@@ -1,7 +1,7 @@
 """Built-in export: a rhythm-game chart folder for Clone Hero, YARG and Rock Band.
 
 Active when ``transcribe ... --chart DIR`` asks for it (``"chart"`` in
-``context.state["exports"]``). For each song it writes ``DIR/<stem>/``
+``context.run.exports``). For each song it writes ``DIR/<stem>/``
 (or ``DIR`` itself with ``subfolder: false``) holding ``notes.mid``,
 ``notes.chart``, ``song.ini`` and a copy of the audio as ``song.<ext>``. The
 GM MIDI file is left unquantised; only the chart is snapped to the beat grid.
@@ -17,8 +17,9 @@ Configuration (``plugins_config.chart``; see ``docs/charts.md``)::
         subfolder: true
         artist: Unknown Artist
 
-``--bpm``, ``--offset`` and ``--tempo-from`` arrive here as ``bpm``, ``offset``
-and ``tempo_from``. Warnings (default tempo, short lead-in, low tracking
+The plugin adds ``--bpm``, ``--offset`` and ``--tempo-from`` to ``transcribe``
+(``drumscribe_add_arguments``); given, they beat the config's ``bpm``,
+``offset`` and ``tempo_from`` (read from ``context.run``). Warnings (default tempo, short lead-in, low tracking
 confidence, unmapped classes) are printed to stderr.
 """
 
@@ -33,13 +34,27 @@ from transcribe.hookspecs import hookimpl
 from transcribe.tempo import tempo_map_for_song
 
 NAME = "chart"
+CLI_OPTIONS = ("bpm", "offset", "tempo_from")
+
+
+@hookimpl
+def drumscribe_add_arguments(parser):
+    """``--bpm``, ``--offset``, ``--tempo-from``: the chart's tempo map."""
+    parser.add_argument("--bpm", type=float, default=None,
+                        help="chart: fixed tempo instead of beat tracking (20..400)")
+    parser.add_argument("--offset", type=float, default=None,
+                        help="chart: time of the first downbeat in seconds (with --bpm)")
+    parser.add_argument("--tempo-from", default=None, metavar="MIDI",
+                        help="chart: take the tempo map from this MIDI file")
 
 
 def options(context) -> charts.ChartOptions:
     """The validated options, parsed once per run."""
     store = context.store.setdefault(NAME, {})
     if "options" not in store:
-        store["options"] = charts.chart_options(context.plugin_config(NAME))
+        given = {k: context.run.option(k) for k in CLI_OPTIONS if context.run.option(k) is not None}
+        where = f"plugins_config.{NAME}" + (" or --bpm/--offset/--tempo-from" if given else "")
+        store["options"] = charts.chart_options({**context.plugin_config(NAME), **given}, where)
     return store["options"]
 
 
@@ -79,7 +94,7 @@ def drumscribe_configure(context):
 @hookimpl
 def drumscribe_export(onsets, activations, audio_path, out_dir, context):
     """Write the chart folder when ``--chart`` asked for it."""
-    if "chart" not in context.state.get("exports", ()):
+    if "chart" not in context.run.exports:
         return None
     opts = options(context)
     audio = Path(audio_path)
@@ -98,7 +113,7 @@ def drumscribe_export(onsets, activations, audio_path, out_dir, context):
             warnings.append(w)
     for w in warnings:
         warn(context, f"{audio.name}: {w}")
-    overwrite = bool(context.state.get("overwrite")) or opts.overwrite  # --overwrite or config
+    overwrite = context.run.overwrite or opts.overwrite  # --overwrite or config
     try:
         paths = charts.write_chart_folder(folder, chart, audio if copy else None, overwrite)
     except OutputError as exc:

@@ -85,7 +85,7 @@ def test_plugins_config_typo_did_you_mean(tmp_path, song, ckpt, capfd):
     assert main([song, "--model", ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
     line = one_line(capfd, cfg)
     assert line.endswith("plugins_config.chartt is read by no loaded plugin (did you mean "
-                         "'chart'?); remove it or load its plugin")
+                         "'chart'?); fix the name or load its plugin")
 
 
 def test_threshold_on_merged_class(tmp_path, song, ckpt, capfd):

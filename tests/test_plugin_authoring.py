@@ -252,7 +252,7 @@ def _tour_plugin(log):
     @hookimpl
     def drumscribe_export(onsets, out_dir, context):
         log.append("export")
-        if "tour" not in context.state.get("exports", ()):
+        if "tour" not in context.run.exports:
             return None
         path = Path(out_dir) / "tour.txt"
         path.write_text("\n".join(f"{o.time:.2f} {o.drum}" for o in onsets))

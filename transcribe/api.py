@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from drumscribe.resources import default_model_path, is_shipped_model, shipped_calibration
 
@@ -15,6 +16,7 @@ from .errors import DrumscribeError, OutputError
 from .io import check_writable
 from .midi import onsets_to_midi, resolve_note_map, threshold_metadata, write_midi
 from .pipeline import Postprocessor, PostprocessResult, make_plugin_manager, picker_order
+from .run import RunOptions
 
 
 def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
@@ -85,25 +87,30 @@ class TranscriptionSession:
     force, verbose : bool
     device : str
     log : callable
-    plugin_options : dict, optional
-        ``{plugin: {key: value}}`` merged over ``plugins_config`` (command-line
-        options such as ``--bpm`` for the chart plugin).
+    overwrite : bool
+        ``--overwrite`` (``context.run.overwrite``).
+    options : dict, optional
+        Values of the options plugins added to the command line
+        (``drumscribe_add_arguments``), by ``dest``: ``{"bpm": 120.0}``.
+
+    All of these form the run's immutable :class:`~transcribe.run.RunOptions`
+    (``context.run`` in every hook); a ``Config`` passed in is copied, never
+    modified.
     """
 
     def __init__(self, model=None, config=None, calibration=None, use_calibration: bool = True,
                  threshold: Optional[float] = None, class_thresholds: Optional[Dict[str, float]] = None,
                  plugins: Sequence[str] = (), disable_plugins: Sequence[str] = (),
                  force: bool = False, device: str = "cpu", verbose: bool = False,
-                 log: Optional[Callable[[str], None]] = None,
-                 plugin_options: Optional[Dict[str, dict]] = None):
+                 log: Optional[Callable[[str], None]] = None, overwrite: bool = False,
+                 options: Optional[Dict[str, Any]] = None):
         from .inference import Transcriber
 
         self.log = log or (lambda m: None)
-        cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
-        cfg.cli_threshold = threshold
-        cfg.cli_class_thresholds = dict(class_thresholds or {})
-        for name, opts in (plugin_options or {}).items():  # command-line flags win
-            cfg.plugins_config.setdefault(name, {}).update(opts)
+        cfg = copy.deepcopy(config) if isinstance(config, Config) else (
+            load_config(config) if config else Config())
+        self.run = RunOptions(threshold=threshold, class_thresholds=class_thresholds or {},
+                              overwrite=overwrite, options=options or {})
         model_path = Path(model) if model else default_model_path()
         if calibration:
             cfg.postprocessing.calibration_file = str(calibration)
@@ -116,7 +123,7 @@ class TranscriptionSession:
         ck = self.transcriber.checkpoint
         self.post = Postprocessor(cfg, ck.classes, ck.fingerprint, plugins=plugins,
                                   disable=disable_plugins, force=force, verbose=verbose,
-                                  log=self.log)
+                                  log=self.log, run=self.run)
         self.note_map_overrides = dict(cfg.export.note_map)
 
     def describe(self) -> List[str]:

@@ -27,7 +27,7 @@ import math
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 
 from .errors import ConfigError, did_you_mean
@@ -67,18 +67,15 @@ class Config:
         Per-plugin sections, validated by each plugin.
     path : str
         The file it was read from ("" for defaults).
-    cli_threshold : float or None
-        ``--threshold T`` (set by the command line, not the file).
-    cli_class_thresholds : dict
-        ``--threshold CLASS=T`` (set by the command line).
+
+    What the command line sets is not stored here: it is the run's
+    :class:`~transcribe.run.RunOptions` (``context.run``).
     """
 
     postprocessing: PostprocessingConfig = field(default_factory=PostprocessingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     plugins_config: Dict[str, dict] = field(default_factory=dict)
     path: str = ""
-    cli_threshold: Optional[float] = None
-    cli_class_thresholds: Dict[str, float] = field(default_factory=dict)
 
 
 _SECTIONS = {"postprocessing", "export", "plugins_config"}
@@ -216,7 +213,7 @@ def load_config(path) -> Config:
     return config_from_dict(data, str(path))
 
 
-def check_classes(cfg: Config, classes: List[str]) -> None:
+def check_classes(cfg: Config, classes: List[str], cli_class_thresholds: Mapping[str, float] = {}) -> None:
     """Check that every class the config names exists in the model (or a group).
 
     Raises
@@ -235,7 +232,7 @@ def check_classes(cfg: Config, classes: List[str]) -> None:
                                   f"not have (model classes: {', '.join(classes)})")
     merged = {m: g for g, members in groups.items() for m in members}
     for key, mapping in (("class_thresholds", p.class_thresholds),
-                         ("--threshold", cfg.cli_class_thresholds),
+                         ("--threshold", cli_class_thresholds),
                          ("note_map", cfg.export.note_map)):
         at = key if key == "--threshold" else f"{where}: {key}"  # the command line is no file
         for k in mapping:

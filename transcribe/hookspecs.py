@@ -19,6 +19,11 @@ song:
 6. :func:`drumscribe_export` -- *collected*: after the MIDI file is written,
    writers for other formats (charts) return the paths they wrote.
 
+Before all of these, when ``transcribe`` builds its command line,
+:func:`drumscribe_add_arguments` lets each plugin add its own options; their
+values reach every hook, with the rest of what the command line set, in the
+immutable ``context.run`` (:class:`~transcribe.run.RunOptions`).
+
 Plugins are called in pluggy's order: later-registered first, ``tryfirst``
 before and ``trylast`` after the rest. Built-ins are registered first, so a
 third-party plugin runs before them unless it says ``trylast``. An
@@ -36,6 +41,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Union
 
 import pluggy
+
+from .run import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from .activations import Activations
@@ -110,6 +117,11 @@ class Context:
         The model's own class list (before any grouping).
     model_fingerprint : str
         sha256 of the checkpoint, or "" when unknown.
+    run : RunOptions
+        What the command line set, immutable: ``run.threshold`` and
+        ``run.class_thresholds`` (``--threshold``), ``run.exports`` (the export
+        writers asked for), ``run.overwrite`` and ``run.option(dest)`` (the
+        options plugins added with ``drumscribe_add_arguments``).
     force : bool
         ``--force``: accept a calibration file made for another model.
     verbose : bool
@@ -126,6 +138,7 @@ class Context:
     config: "Config"
     model_classes: List[str] = field(default_factory=list)
     model_fingerprint: str = ""
+    run: RunOptions = field(default_factory=RunOptions)
     force: bool = False
     verbose: bool = False
     log: Callable[[str], None] = lambda msg: None
@@ -248,11 +261,12 @@ def drumscribe_filter_onsets(onsets: List[Onset], activations: "Activations", th
 def drumscribe_export(onsets: List[Onset], activations: "Activations", thresholds: Dict[str, float], audio_path: str, out_dir: str, context: Context) -> Optional[List[str]]:
     """Write extra output formats for a song (all results collected).
 
-    Called once per song after the MIDI file is written, only for the writers
-    the run asked for (``context.state["exports"]``, e.g. ``{"chart", "preview"}``;
-    ``context.state["overwrite"]`` says whether existing outputs may be replaced).
-    Write atomically (:func:`transcribe.io.atomic_write`). Return the list of paths
-    written, or ``None`` when the plugin has nothing to write.
+    Called once per song after the MIDI file is written. Write only when your
+    export's name is in ``context.run.exports`` (e.g. ``{"chart", "preview"}``);
+    replace existing outputs only when ``context.run.overwrite``. Write
+    atomically (:func:`transcribe.io.atomic_write`). The result is the contract:
+    return the list of paths written (``transcribe`` prints them), or ``None``
+    when the plugin has nothing to write.
 
     Parameters
     ----------
@@ -264,4 +278,23 @@ def drumscribe_export(onsets: List[Onset], activations: "Activations", threshold
     out_dir : str
         Folder for the outputs.
     context : Context
+    """
+
+
+@hookspec
+def drumscribe_add_arguments(parser: Any) -> None:
+    """Add this plugin's command-line options to ``transcribe`` (called for every plugin).
+
+    Called when ``transcribe`` builds its parser, before any other hook, with an
+    argparse argument group titled after the plugin (as madmom's processors'
+    ``add_arguments`` and pytest's ``pytest_addoption``): call
+    ``parser.add_argument("--my-flag", ...)``. The values given on the command
+    line reach every hook as ``context.run.option(dest)``; the core never reads
+    them. Validate them in :func:`drumscribe_configure` and raise
+    :class:`~transcribe.errors.ConfigError` naming the flag.
+
+    Parameters
+    ----------
+    parser : argparse._ArgumentGroup
+        The plugin's own group of the ``transcribe`` parser.
     """

@@ -12,7 +12,7 @@ import importlib.metadata
 import importlib.util
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -23,6 +23,7 @@ from .activations import Activations
 from .config import Config, check_classes
 from .errors import ConfigError, DrumscribeError, PluginError, did_you_mean
 from .hookspecs import Context, Onset, ThresholdLayer
+from .run import RunOptions
 
 ENTRY_POINT_GROUP = "drumscribe"
 DISTRIBUTION = "drumscribe"
@@ -165,8 +166,10 @@ def make_plugin_manager(plugins: Sequence = (), disable: Iterable[str] = (),
     return pm, info
 
 
-def check_plugin_sections(config: Config, known: Iterable[str]) -> None:
-    """Refuse a ``plugins_config`` section that no loaded plugin reads (a typo, most likely).
+def check_plugin_sections(config: Config, known: Iterable[str], log=None) -> None:
+    """Refuse a ``plugins_config`` section that no loaded plugin reads when it is
+    close to one that is read (a typo); a section of a plugin that is simply not
+    loaded this time is only mentioned through ``log`` (``-v``).
 
     Raises
     ------
@@ -175,8 +178,12 @@ def check_plugin_sections(config: Config, known: Iterable[str]) -> None:
     """
     known = sorted(set(known))
     for name in sorted(set(config.plugins_config) - set(known)):
-        raise ConfigError(f"{config.path or 'config'}: plugins_config.{name} is read by no loaded "
-                          f"plugin{did_you_mean(name, known)}; remove it or load its plugin")
+        hint = did_you_mean(name, known)
+        message = f"{config.path or 'config'}: plugins_config.{name} is read by no loaded plugin"
+        if hint:
+            raise ConfigError(f"{message}{hint}; fix the name or load its plugin")
+        if log is not None:
+            log(f"note: {message} (is its plugin disabled?)")
 
 
 def _register(pm, module, name):
@@ -277,14 +284,17 @@ class Postprocessor:
     log : callable
     pm : pluggy.PluginManager, optional
         Use this manager instead of making one (for tests).
+    run : RunOptions, optional
+        What the command line set (``context.run``); default: nothing.
     """
 
     def __init__(self, config: Config, model_classes: Sequence[str], model_fingerprint: str = "",
                  plugins: Sequence[str] = (), disable: Sequence[str] = (), force: bool = False,
                  verbose: bool = False, log=None, pm: Optional[pluggy.PluginManager] = None,
-                 entry_points: Union[bool, str] = True):
+                 entry_points: Union[bool, str] = True, run: Optional[RunOptions] = None):
         self.config = config
-        check_classes(config, list(model_classes))
+        run = run if run is not None else RunOptions()
+        check_classes(config, list(model_classes), run.class_thresholds)
         if pm is None:
             pm, self.plugin_info = make_plugin_manager(
                 list(config.postprocessing.plugins) + list(plugins),
@@ -293,12 +303,13 @@ class Postprocessor:
         else:
             self.plugin_info = {}
         self.pm = pm
-        self.context = Context(config=config, model_classes=list(model_classes),
+        self.context = Context(config=config, model_classes=list(model_classes), run=run,
                                model_fingerprint=model_fingerprint, force=force, verbose=verbose,
                                log=(log if verbose else None) or (lambda m: None))
         for impl in _impls(pm, "drumscribe_configure"):
             _call(impl, "drumscribe_configure", {"context": self.context})
-        check_plugin_sections(config, self.context.sections_read | {n for n, _ in pm.list_name_plugin()})
+        check_plugin_sections(config, self.context.sections_read | {n for n, _ in pm.list_name_plugin()},
+                              self.context.log)
 
     def thresholds(self, activations: Activations) -> Tuple[Dict[str, float], Dict[str, str]]:
         """Merge the threshold layers offered by plugins for ``activations``.
@@ -416,14 +427,17 @@ class Postprocessor:
         raise PluginError("no plugin picked onsets; do not disable peak_picking without "
                           "installing another picker")
 
-    def export(self, onsets, activations, thresholds, audio_path, out_dir, exports: Iterable[str],
-               overwrite: bool = False) -> List[str]:
-        """Call the export writers for ``exports`` (e.g. ``{"chart"}``).
+    def export(self, onsets, activations, thresholds, audio_path, out_dir,
+               exports: Optional[Iterable[str]] = None, overwrite: Optional[bool] = None) -> List[str]:
+        """Call the export writers; returns the paths they wrote.
 
-        ``context.state["overwrite"]`` tells writers whether ``--overwrite`` was given.
+        ``exports`` (e.g. ``{"chart"}``) and ``overwrite`` replace
+        ``context.run.exports`` and ``context.run.overwrite`` for this call when given.
         """
-        self.context.state["exports"] = set(exports)
-        self.context.state["overwrite"] = bool(overwrite)
+        if exports is not None or overwrite is not None:
+            run = self.context.run
+            self.context.run = replace(run, exports=run.exports if exports is None else frozenset(exports),
+                                       overwrite=run.overwrite if overwrite is None else bool(overwrite))
         written: List[str] = []
         hook = "drumscribe_export"
         for impl in _impls(self.pm, hook):
