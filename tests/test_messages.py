@@ -240,3 +240,13 @@ def test_context_log_follows_verbose(tmp_path, song, ckpt, capfd):
     assert "talker: hello" not in capfd.readouterr().out
     assert main(base + ["-o", str(tmp_path / "b"), "-v"]) == 0
     assert "talker: hello" in capfd.readouterr().out
+
+
+def test_list_plugins_runs_configure(tmp_path, capfd):
+    cfg = _yaml(tmp_path, "plugins_config:\n  chart: {grid: [7]}\n")
+    assert main(["--list-plugins", "--config", str(cfg)]) == 2
+    line = one_line(capfd)
+    assert line.startswith("error: ") and "grid" in line
+    typo = _yaml(tmp_path, "plugins_config:\n  chartt: {}\n", "t.yaml")
+    assert main(["--list-plugins", "--config", str(typo)]) == 2
+    assert "did you mean 'chart'?" in one_line(capfd, typo)

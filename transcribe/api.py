@@ -49,6 +49,7 @@ def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
     cfg = load_config(config_path) if config_path else Config()
     pm, info = make_plugin_manager(list(cfg.postprocessing.plugins) + list(plugins),
                                    list(cfg.postprocessing.disable_plugins) + list(disable))
+    configure_plugins(pm, cfg)
     lines = []
     for name, pi in info.items():
         source = pi.source
@@ -62,6 +63,19 @@ def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
         f"{pickers[0]}" + (f" (then {', '.join(pickers[1:])})" if pickers[1:] else "")
         if pickers else "nobody: no picking plugin is loaded"))
     return lines
+
+
+def configure_plugins(pm, cfg: Config) -> None:
+    """Run ``drumscribe_configure`` as a transcription would (no model: the default
+    vocabulary, ``force``), so ``--list-plugins`` reports a plugin's config error too."""
+    from .hookspecs import Context
+    from .pipeline import _call, _impls, check_plugin_sections
+    from .vocabulary import CLASS_NAMES
+
+    context = Context(config=cfg, model_classes=list(CLASS_NAMES), force=True)
+    for impl in _impls(pm, "drumscribe_configure"):
+        _call(impl, "drumscribe_configure", {"context": context})
+    check_plugin_sections(cfg, context.sections_read | {n for n, _ in pm.list_name_plugin()})
 
 
 class TranscriptionSession:
