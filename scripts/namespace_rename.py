@@ -6,7 +6,9 @@ The repository keeps its folders (``transcribe/``, ``plugins/``, ``calibration/`
 maps each folder ``X`` to ``drumscribe.X``, so a wheel installs ``drumscribe/X/``
 and nothing else at the top level. This script does the mechanical part:
 
-* setup.cfg: ``packages`` and ``package_dir`` regenerated from the folders (a
+* setup.cfg: ``packages`` and ``package_dir`` regenerated from the folders
+  (``transcribe``, ``plugins``, ``calibration``, ``training``, ``charts``, any
+  other top-level package setup.cfg lists, and ``--package FOLDER``; a
   ``packages = find:`` and its ``[options.packages.find]`` are replaced), the
   ``package_data`` keys, entry points and ``attr:`` values prefixed;
 * Python files: ``from X... import``, ``import X... as``, dotted module paths
@@ -46,9 +48,30 @@ SKIP_DIRS = {".git", ".venv", "venv", "build", "dist", "node_modules", "__pycach
 SELF = Path(__file__).resolve()
 
 
-def packages(root: Path) -> List[str]:
-    """The top-level package folders to map (each has an ``__init__.py``)."""
-    return [p for p in CANDIDATES if (root / p / "__init__.py").is_file()]
+def packages(root: Path, extra: Tuple[str, ...] = ()) -> List[str]:
+    """The top-level package folders to map (each has an ``__init__.py``): the
+    known ones, any other top-level package setup.cfg still installs (a branch
+    merged after the rename may add one), and ``extra``."""
+    names = list(CANDIDATES) + list(extra)
+    cfg = root / "setup.cfg"
+    if cfg.is_file():
+        text = cfg.read_text(encoding="utf-8")
+        for sec in ("options", "options.packages.find"):
+            m = re.search(rf"^\[{re.escape(sec)}\]\s*$(.*?)(?=^\[|\Z)", text, re.M | re.S)
+            if not m:
+                continue
+            for opt in ("packages", "include"):
+                o = re.search(rf"^{opt}\s*=(.*(?:\n[ \t]+\S.*)*)", m.group(1), re.M)
+                if o:
+                    for w in re.split(r"[\s,]+", o.group(1)):
+                        parts = w.split(".")
+                        names.append(parts[1] if parts[0] == NAMESPACE and len(parts) > 1 else parts[0])
+    out = []
+    for p in names:
+        if p and p not in out and p != NAMESPACE and p not in DATA_PACKAGES and "=" not in p and "*" not in p \
+                and (root / p / "__init__.py").is_file():
+            out.append(p)
+    return out
 
 
 def subpackages(root: Path, top: str) -> List[str]:
@@ -81,9 +104,9 @@ def _is_module(root: Path, top: str, rest: str) -> bool:
 class Rewriter:
     """Text rewrites for one repository."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, extra: Tuple[str, ...] = ()):
         self.root = root
-        self.pkgs = packages(root)
+        self.pkgs = packages(root, extra)
         alt = "|".join(map(re.escape, self.pkgs)) or "(?!)"
         # X.mod.sub, not preceded by a word, a dot, a slash or a dash (so never drumscribe.X.mod)
         self.dotted = re.compile(rf"(?<![\w./\-])({alt})((?:\.[A-Za-z_]\w*)+)")
@@ -182,8 +205,8 @@ def files(root: Path) -> List[Path]:
     return sorted(set(keep))
 
 
-def run(root: Path, check: bool = False) -> Tuple[List[Path], List[str]]:
-    rw = Rewriter(root)
+def run(root: Path, check: bool = False, extra: Tuple[str, ...] = ()) -> Tuple[List[Path], List[str]]:
+    rw = Rewriter(root, extra)
     changed: Dict[Path, str] = {}
     for p in files(root):
         try:
@@ -203,9 +226,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--root", type=Path, default=ROOT, help="repository root")
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a rewrite is due")
+    ap.add_argument("--package", action="append", default=[], metavar="FOLDER",
+                    help="another top-level package folder to map to drumscribe.FOLDER")
     args = ap.parse_args(argv)
     root = args.root.resolve()
-    changed, warnings = run(root, check=args.check)
+    changed, warnings = run(root, check=args.check, extra=tuple(args.package))
+    print("packages mapped: " + ", ".join(f"drumscribe.{p} = {p}/" for p in packages(root, tuple(args.package))))
     for p in changed:
         print(("would rewrite " if args.check else "rewrote ") + p.relative_to(root).as_posix())
     for w in warnings:
