@@ -196,7 +196,7 @@ def files(root: Path) -> List[Path]:
     keep = []
     for p in paths:
         rel = p.relative_to(root)
-        if any(part in SKIP_DIRS for part in rel.parts[:-1]) or not p.is_file():
+        if any(part in SKIP_DIRS or part.startswith(".venv") for part in rel.parts[:-1]) or not p.is_file():
             continue
         if p.resolve() == SELF:
             continue
