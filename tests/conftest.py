@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -20,9 +21,10 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.fixture(autouse=True)
-def _builtin_plugins_only(monkeypatch):
+
+def pytest_configure(config):
     """The suite's answers must not depend on third-party plugins installed next to
-    drumscribe: entry points load only the built-ins (tests that install plugins
-    on purpose run their subprocesses without this variable)."""
-    monkeypatch.setenv("DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD", "1")
+    drumscribe: entry points load only the built-ins, from the first fixture on
+    (module-scoped ones included). Tests that install plugins on purpose run their
+    subprocesses without this variable."""
+    os.environ["DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD"] = "1"

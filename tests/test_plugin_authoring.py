@@ -103,9 +103,24 @@ def _run(args, site, cwd):
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=cwd, timeout=120)
 
 
+def _foreign_plugins(site):
+    """``--disable-plugin`` for third-party plugins installed in this environment
+    but not by these tests, so only the packages installed in ``site`` count."""
+    import importlib.metadata
+
+    def names(dists):
+        return {ep.name for d in dists if d.metadata["Name"] != "drumscribe"
+                for ep in d.entry_points if ep.group == "drumscribe"}
+
+    foreign = names(importlib.metadata.distributions()) - names(
+        importlib.metadata.distributions(path=[str(site)]))
+    return [a for n in sorted(foreign) for a in ("--disable-plugin", n)]
+
+
 def _transcribe(world, out, *extra):
     return _run([sys.executable, "-m", "transcribe.cli", str(world.song), "-o", str(out),
-                 "--model", str(world.ckpt), "--threshold", "0.0", *extra], world.site, world.tmp)
+                 "--model", str(world.ckpt), "--threshold", "0.0", *_foreign_plugins(world.site), *extra],
+                world.site, world.tmp)
 
 
 def _notes(path):
