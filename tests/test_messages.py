@@ -103,7 +103,7 @@ def test_misspelt_class_did_you_mean(tmp_path, song, ckpt, capfd, where):
     if where == "config":
         cfg = _yaml(tmp_path, "postprocessing:\n  class_thresholds: {kik: 0.3}\n")
         args += ["--config", str(cfg)]
-        prefix = f"error: {cfg}: class_thresholds"
+        prefix = f"error: {cfg}:2: class_thresholds"  # the YAML line of the key
     else:
         args += ["--threshold", "kik=0.3"]
         prefix = "error: --threshold"  # not "config: --threshold"
@@ -116,7 +116,12 @@ def test_misspelt_class_did_you_mean(tmp_path, song, ckpt, capfd, where):
 def test_unknown_key_did_you_mean(tmp_path, song, ckpt, capfd):
     cfg = _yaml(tmp_path, "postprocessing:\n  onset_treshold: 0.4\n")
     assert main([song, "--model", ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
-    assert "postprocessing.onset_treshold (did you mean 'onset_threshold'?)" in one_line(capfd, cfg)
+    line = one_line(capfd, f"{cfg}:2: ")
+    assert "postprocessing.onset_treshold (did you mean 'onset_threshold'?)" in line
+    sec = _yaml(tmp_path, "export: {}\npostprocesing:\n  x: 1\n", "s.yaml")
+    assert main([song, "--model", ckpt, "--config", str(sec), "-o", str(tmp_path / "o")]) == 2
+    assert one_line(capfd).startswith(f"error: {sec}:2: unknown section(s) postprocesing (did you "
+                                      "mean 'postprocessing'?)")
 
 
 def test_chart_pointing_at_a_file_is_refused_before_the_model(tmp_path, song, capfd):

@@ -105,3 +105,13 @@ def test_python_m_drumscribe():
                          text=True, env=env, cwd=ROOT.parent)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"transcribe (drumscribe) {drumscribe.__version__}"
+
+
+def test_doctests_of_the_error_run_and_config_helpers():
+    import doctest
+
+    from transcribe import config, errors, run
+
+    for mod in (errors, run, config):
+        result = doctest.testmod(mod)
+        assert result.failed == 0 and result.attempted > 0, mod.__name__

@@ -24,6 +24,7 @@ Unknown keys are errors, so a typo never silently does nothing. Relative paths
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,9 @@ class Config:
         Per-plugin sections, validated by each plugin.
     path : str
         The file it was read from ("" for defaults).
+    lines : dict of str -> int
+        Line of each key in that file (``"postprocessing.class_thresholds.kick"``),
+        so messages can say ``file:line``.
 
     What the command line sets is not stored here: it is the run's
     :class:`~transcribe.run.RunOptions` (``context.run``).
@@ -76,6 +80,7 @@ class Config:
     export: ExportConfig = field(default_factory=ExportConfig)
     plugins_config: Dict[str, dict] = field(default_factory=dict)
     path: str = ""
+    lines: Dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
 _SECTIONS = {"postprocessing", "export", "plugins_config"}
@@ -210,7 +215,68 @@ def load_config(path) -> Config:
 
     path = Path(path)
     data = read_yaml(path, ConfigError, "config file", "check the path given to --config")
-    return config_from_dict(data, str(path))
+    lines = key_lines(path.read_text(encoding="utf-8"))
+    try:
+        cfg = config_from_dict(data, str(path))
+    except ConfigError as exc:
+        raise ConfigError(_with_line(str(exc), str(path), lines)) from None
+    cfg.lines = lines
+    return cfg
+
+
+def key_lines(text: str, depth: int = 3, limit: int = 10_000) -> Dict[str, int]:
+    r"""Line (1-based) of each mapping key down to ``depth`` levels, as dotted paths.
+
+    Uses ``yaml.compose`` (nodes only, no objects built); aliases are not
+    followed, and at most ``limit`` keys are recorded.
+
+    Examples
+    --------
+    >>> key_lines("postprocessing:\n  onset_threshold: 0.4\n")
+    {'postprocessing': 1, 'postprocessing.onset_threshold': 2}
+    """
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: Dict[str, int] = {}
+
+    def walk(node, prefix, level):
+        if not isinstance(node, yaml.MappingNode) or level >= depth:
+            return
+        for k, v in node.value:
+            if len(out) >= limit or not isinstance(k, yaml.ScalarNode):
+                return
+            name = f"{prefix}{k.value}"
+            out.setdefault(name, k.start_mark.line + 1)
+            walk(v, name + ".", level + 1)
+
+    walk(root, "", 0)
+    return out
+
+
+def _with_line(message: str, path: str, lines: Mapping[str, int]) -> str:
+    """``path: ...`` -> ``path:LINE: ...`` for the key the message names first."""
+    head = f"{path}: "
+    if not message.startswith(head) or not lines:
+        return message
+    body = message[len(head):]
+    found = []
+    for key, line in lines.items():
+        m = re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", body)
+        if m:
+            found.append((m.start(), -len(key), line))
+    if not found:
+        return message
+    return f"{path}:{min(found)[2]}: {body}"
+
+
+def _at(cfg: "Config", key: str) -> str:
+    """``file:line`` of ``key`` in the config (or just the file, or "config")."""
+    where = cfg.path or "config"
+    return f"{where}:{cfg.lines[key]}" if key in cfg.lines else where
 
 
 def check_classes(cfg: Config, classes: List[str], cli_class_thresholds: Mapping[str, float] = {}) -> None:
@@ -234,8 +300,9 @@ def check_classes(cfg: Config, classes: List[str], cli_class_thresholds: Mapping
     for key, mapping in (("class_thresholds", p.class_thresholds),
                          ("--threshold", cli_class_thresholds),
                          ("note_map", cfg.export.note_map)):
-        at = key if key == "--threshold" else f"{where}: {key}"  # the command line is no file
         for k in mapping:
+            section = "export" if key == "note_map" else "postprocessing"
+            at = key if key == "--threshold" else f"{_at(cfg, f'{section}.{key}.{k}')}: {key}"
             if k not in names:
                 raise ConfigError(f"{at} names unknown class {k!r}{did_you_mean(k, names)}; "
                                   f"model classes: {', '.join(classes)}")
@@ -244,5 +311,5 @@ def check_classes(cfg: Config, classes: List[str], cli_class_thresholds: Mapping
                                   f"{merged[k]!r}; set the threshold of {merged[k]!r} instead")
     for k in p.disabled_classes:
         if k not in names:
-            raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}"
+            raise ConfigError(f"{_at(cfg, 'postprocessing.disabled_classes')}: disabled_classes names unknown class {k!r}"
                               f"{did_you_mean(k, names)}; model classes: {', '.join(classes)}")
