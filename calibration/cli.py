@@ -12,8 +12,10 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
+from drumscribe import __version__
 from transcribe import distributed  # imports Dask only when asked
-from transcribe.errors import DrumscribeError
+from transcribe.cli import HelpFormatter
+from transcribe.errors import DrumscribeError, report_internal_error
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
          "-o calibration.yaml [--group-by folder|folder:N|file|column:NAME [--manifest CSV]] "
@@ -27,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="calibrate", usage=USAGE,
         description="Fit per-class onset thresholds on validation data and write a calibration "
                     "file for transcribe (--calibration) plus an optional analysis report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--predictions", metavar="DIR", default=None,
                    help="folder of NAME.npz predictions (transcribe --save-activations) with "
                         "NAME.mid/.tsv/.txt ground truth beside them or in --data")
@@ -79,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prediction cache for --model (default: ~/.cache/drumscribe/predictions)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (with --model)")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     distributed.add_arguments(p)
     return p
@@ -90,7 +94,8 @@ MAX_WIDEN = 50
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns 0 (ok), 1 (written, but some files failed), 2 (usage/setup)
-    or 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP: nothing written)."""
+    or 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP: nothing written)
+    or 70 (internal error: a bug, reported with "internal error, please report")."""
     from transcribe.cli import _safe_streams
     from transcribe.signals import exit_code, ignore_signals, interruptible
 
@@ -103,9 +108,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             ignore_signals()
             print(f"interrupted: {counter['done']} done, rerun to resume", file=sys.stderr)
             return exit_code(exc)
+        except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+            return report_internal_error("calibrate", exc,
+                                         "--debug" in (sys.argv[1:] if argv is None else argv))
 
 
-def _main(argv, counter) -> int:
+def _main(argv: Optional[List[str]], counter) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.predictions) == bool(args.model):
@@ -147,6 +155,9 @@ def _main(argv, counter) -> int:
             return _run(args, objective, say, err, counter, client)
     except DrumscribeError as exc:
         err(f"error: {exc}")
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
 
 
@@ -316,7 +327,8 @@ def _run(args, objective, say, err, counter, client=None) -> int:
         if ch.note:
             say(f"note: {c}: {ch.note}")
     say("calibration material: " + "; ".join(x.strip() for x in domain.describe(result.domain)[:4]))
-    say(f"wrote {out}" + (f" and report {args.report}/ (report.html)" if args.report else ""))
+    say(f"wrote {out}" + (f" and the report in {Path(args.report)}/ (report.html)"
+                          if args.report else ""))
     return 1 if result.failed else 0
 
 

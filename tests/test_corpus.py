@@ -1,7 +1,6 @@
 """Tests of the rendered-corpus generator (run without the Debian kit packages)."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -13,7 +13,7 @@ from plugins.peak_picking import pick_peaks
 from transcribe.activations import Activations
 from transcribe.config import Config, config_from_dict, load_config
 from transcribe.errors import CalibrationFileError, ConfigError, PluginError
-from transcribe.hookspecs import ThresholdLayer, hookimpl
+from transcribe.run import RunOptions
 from transcribe.pipeline import Postprocessor, make_plugin_manager
 from transcribe.vocabulary import CLASS_NAMES
 
@@ -53,17 +53,16 @@ def test_threshold_precedence(tmp_path):
     cfg = config_from_dict({"postprocessing": {
         "onset_threshold": 0.2, "calibration_file": str(cal),
         "class_thresholds": {"kick": 0.3, "snare_head": 0.35}}})
-    cfg.cli_threshold = None
-    cfg.cli_class_thresholds = {"kick": 0.9}
-    th, src = Postprocessor(cfg, CLASSES).thresholds(peaks_activation())
+    run = RunOptions(class_thresholds={"kick": 0.9})
+    th, src = Postprocessor(cfg, CLASSES, run=run).thresholds(peaks_activation())
     assert th["kick"] == 0.9 and "command line" in src["kick"]
     assert th["snare_head"] == 0.35 and "class_thresholds" in src["snare_head"]
     assert th["crash"] == 0.41 and "calibration" in src["crash"]
     cfg2 = config_from_dict({"postprocessing": {"onset_threshold": 0.2}})
     th2, src2 = Postprocessor(cfg2, CLASSES).thresholds(peaks_activation())
     assert th2["crash"] == 0.2 and src2["crash"] == "postprocessing.onset_threshold"
-    cfg.cli_threshold = 0.7  # a global command-line value beats config and file
-    th3, _ = Postprocessor(cfg, CLASSES).thresholds(peaks_activation())
+    run = RunOptions(threshold=0.7, class_thresholds={"kick": 0.9})  # beats config and file
+    th3, _ = Postprocessor(cfg, CLASSES, run=run).thresholds(peaks_activation())
     assert th3["snare_head"] == 0.7 and th3["crash"] == 0.7 and th3["kick"] == 0.9
 
 

@@ -9,7 +9,6 @@ predictions format that ``transcribe --save-activations`` writes and
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence

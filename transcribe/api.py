@@ -7,7 +7,9 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from drumscribe.resources import default_model_path, is_shipped_model, shipped_calibration
 
 from .activations import Activations, save_activations
 from .config import Config, load_config
@@ -15,24 +17,7 @@ from .errors import DrumscribeError, OutputError
 from .io import check_writable
 from .midi import onsets_to_midi, resolve_note_map, threshold_metadata, write_midi
 from .pipeline import Postprocessor, PostprocessResult, make_plugin_manager, picker_order
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = REPO_ROOT / "models" / "default.pt"
-DEFAULT_CALIBRATION = REPO_ROOT / "calibration" / "default.yaml"
-
-
-def default_model_path() -> Path:
-    """The shipped model (``$DRUMSCRIBE_MODEL`` overrides it)."""
-    return Path(os.environ.get("DRUMSCRIBE_MODEL", DEFAULT_MODEL))
-
-
-def is_shipped_model(path) -> bool:
-    """Whether ``path`` is the shipped ``models/default.pt`` (the model that
-    ``calibration/default.yaml`` was fitted for), however it was named."""
-    try:
-        return os.path.samefile(path, DEFAULT_MODEL)
-    except OSError:
-        return False
+from .run import RunOptions
 
 
 def check_tempo_midi(path) -> None:
@@ -90,6 +75,7 @@ def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
     cfg = load_config(config_path) if config_path else Config()
     pm, info = make_plugin_manager(list(cfg.postprocessing.plugins) + list(plugins),
                                    list(cfg.postprocessing.disable_plugins) + list(disable))
+    configure_plugins(pm, cfg)
     lines = []
     for name, pi in info.items():
         source = pi.source
@@ -105,6 +91,19 @@ def describe_plugins(plugins: Sequence[str] = (), disable: Sequence[str] = (),
     return lines
 
 
+def configure_plugins(pm, cfg: Config) -> None:
+    """Run ``drumscribe_configure`` as a transcription would (no model: the default
+    vocabulary, ``force``), so ``--list-plugins`` reports a plugin's config error too."""
+    from .hookspecs import Context
+    from .pipeline import _call, _impls, check_plugin_sections
+    from .vocabulary import CLASS_NAMES
+
+    context = Context(config=cfg, model_classes=list(CLASS_NAMES), force=True)
+    for impl in _impls(pm, "drumscribe_configure"):
+        _call(impl, "drumscribe_configure", {"context": context})
+    check_plugin_sections(cfg, context.sections_read | {n for n, _ in pm.list_name_plugin()})
+
+
 class TranscriptionSession:
     """A loaded model, configuration and postprocessing stage, reused across songs.
 
@@ -118,7 +117,8 @@ class TranscriptionSession:
     use_calibration : bool
         If false, no calibration file is used at all. If true and neither the
         config nor ``calibration`` names one, the shipped
-        ``calibration/default.yaml`` is used with the shipped model.
+        ``calibration/default.yaml`` is used when the model is the shipped one
+        (not for ``$DRUMSCRIBE_MODEL`` or ``--model``, whatever they name).
     threshold : float, optional
         ``--threshold T``.
     class_thresholds : dict, optional
@@ -127,39 +127,44 @@ class TranscriptionSession:
     force, verbose : bool
     device : str
     log : callable
-    plugin_options : dict, optional
-        ``{plugin: {key: value}}`` merged over ``plugins_config`` (command-line
-        options such as ``--bpm`` for the chart plugin).
+    overwrite : bool
+        ``--overwrite`` (``context.run.overwrite``).
+    options : dict, optional
+        Values of the options plugins added to the command line
+        (``drumscribe_add_arguments``), by ``dest``: ``{"bpm": 120.0}``.
+
+    All of these form the run's immutable :class:`~transcribe.run.RunOptions`
+    (``context.run`` in every hook); a ``Config`` passed in is copied, never
+    modified.
     """
 
     def __init__(self, model=None, config=None, calibration=None, use_calibration: bool = True,
                  threshold: Optional[float] = None, class_thresholds: Optional[Dict[str, float]] = None,
                  plugins: Sequence[str] = (), disable_plugins: Sequence[str] = (),
                  force: bool = False, device: str = "cpu", verbose: bool = False,
-                 log: Optional[Callable[[str], None]] = None,
-                 plugin_options: Optional[Dict[str, dict]] = None):
+                 log: Optional[Callable[[str], None]] = None, overwrite: bool = False,
+                 options: Optional[Dict[str, Any]] = None):
         from .inference import Transcriber
 
         self.options = copy.deepcopy(dict(  # to build the same session on a Dask worker
             model=model, config=config, calibration=calibration, use_calibration=use_calibration,
             threshold=threshold, class_thresholds=class_thresholds, plugins=list(plugins),
             disable_plugins=list(disable_plugins), force=force, device=device, verbose=verbose,
-            plugin_options=plugin_options))
+            overwrite=overwrite, options=dict(options or {})))
         self.log = log or (lambda m: None)
-        cfg = config if isinstance(config, Config) else (load_config(config) if config else Config())
-        cfg.cli_threshold = threshold
-        cfg.cli_class_thresholds = dict(class_thresholds or {})
-        for name, opts in (plugin_options or {}).items():  # command-line flags win
-            cfg.plugins_config.setdefault(name, {}).update(opts)
+        cfg = copy.deepcopy(config) if isinstance(config, Config) else (
+            load_config(config) if config else Config())
+        self.run = RunOptions(threshold=threshold, class_thresholds=class_thresholds or {},
+                              overwrite=overwrite, options=options or {})
         model_path = Path(model) if model else default_model_path()
         if calibration:
             cfg.postprocessing.calibration_file = str(calibration)
         elif not use_calibration:
             cfg.postprocessing.calibration_file = None
-        elif (cfg.postprocessing.calibration_file is None and is_shipped_model(model_path)
-              and DEFAULT_CALIBRATION.exists()):
-            cfg.postprocessing.calibration_file = str(DEFAULT_CALIBRATION)
-        tempo_from = (cfg.plugins_config.get("chart") or {}).get("tempo_from")
+        elif cfg.postprocessing.calibration_file is None and is_shipped_model(model_path):
+            cfg.postprocessing.calibration_file = str(shipped_calibration())
+        tempo_from = self.run.option("tempo_from") or (cfg.plugins_config.get("chart") or {}).get(
+            "tempo_from")
         if tempo_from:
             check_tempo_midi(tempo_from)
         self.config = cfg
@@ -167,7 +172,7 @@ class TranscriptionSession:
         ck = self.transcriber.checkpoint
         self.post = Postprocessor(cfg, ck.classes, ck.fingerprint, plugins=plugins,
                                   disable=disable_plugins, force=force, verbose=verbose,
-                                  log=self.log)
+                                  log=self.log, run=self.run)
         self.note_map_overrides = dict(cfg.export.note_map)
         self._check_setup()
 
@@ -613,7 +618,7 @@ def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=Non
         say(f"{f} -> {mp}: {_summary(result)} [{dt:.1f} s]"
             + (f"; also {', '.join(extra)}" if extra else "")
             + (f" (kept the existing {', '.join(kept)})" if kept else ""))
-    if len(plans) > 1 or report.failed:
+    if len(plans) > 1:  # a single song's error was its one line already
         say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
             f"{len(report.failed)} failed")
         for f, msg in report.failed.items():

@@ -13,6 +13,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import AudioError
+from .native import native_stderr_silenced
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aif", ".aiff")
 """File extensions treated as audio when a folder is given."""
@@ -62,12 +63,15 @@ def _open(path):
         raise AudioError(f"{path}: file is empty (0 bytes); re-export the audio")
     try:
         # bytes: a file name in any encoding (undecodable bytes are surrogate escapes in str)
-        return sf.SoundFile(os.fsencode(path))
+        with native_stderr_silenced():  # the decoder's own "Note: ..." lines
+            return sf.SoundFile(os.fsencode(path))
     except Exception as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = re.sub(r"^Error opening .*?: ", "", msg)
         if "possibly a pipe" in msg or "does not exist" in msg:  # libsndfile found no stream
             msg = "no audio stream found: the file holds only tags or metadata"
+        elif "Format not recognised" in msg:  # libsndfile's generic text
+            msg = "no audio stream in a known format was found"
         raise AudioError(f"{path}: not a readable audio file ({msg[:160]}); convert it to "
                          "WAV, FLAC, OGG or MP3") from None
 

@@ -7,17 +7,30 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from drumscribe import __version__
+
 from . import distributed  # imports Dask only when asked
 from .audio import AUDIO_EXTENSIONS
-from .errors import DrumscribeError
+from .errors import DrumscribeError, report_internal_error
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``transcribe`` command."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown only where there is one to show (not None, False or [], and not
+    twice when the help text already says it)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(pm=None) -> argparse.ArgumentParser:
+    """The argument parser of the ``transcribe`` command, with the options that the
+    plugins of ``pm`` add (default: the built-ins')."""
     p = argparse.ArgumentParser(
         prog="transcribe",
         description="Transcribe drums in songs to MIDI (General MIDI drums or a game's note map).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="SONG",
                    help="audio files (WAV, FLAC, OGG, MP3) or folders of them")
     p.add_argument("-o", "--output-dir", default=None,
@@ -41,17 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a rhythm-game chart folder (needs a chart export plugin)")
     p.add_argument("--preview", action="store_true",
                    help="also write <stem>.png: activations, thresholds, onsets and beat grid")
-    p.add_argument("--bpm", type=float, default=None,
-                   help="chart: fixed tempo instead of beat tracking")
-    p.add_argument("--offset", type=float, default=None,
-                   help="chart: time of the first downbeat in seconds (with --bpm)")
-    p.add_argument("--tempo-from", default=None, metavar="MIDI",
-                   help="chart: take the tempo map from this MIDI file")
-    p.add_argument("--chart-format", choices=("mid", "chart"), default=None,
-                   help="chart: write notes.mid (default) or notes.chart, never both")
-    for tag in ("title", "artist", "album", "genre", "year"):
-        p.add_argument(f"--{tag}", default=None,
-                       help=f"chart: the song's {tag} (default: the audio file's tags)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--force", action="store_true",
                    help="accept a calibration file made for another model")
@@ -59,8 +61,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print thresholds and their sources, and which plugin picked onsets")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
     distributed.add_arguments(p)
+    add_plugin_arguments(p, pm if pm is not None else _builtin_manager())
     return p
+
+
+def _builtin_manager():
+    from .pipeline import make_plugin_manager
+
+    try:
+        return make_plugin_manager(entry_points="builtin")[0]
+    except DrumscribeError:  # not installed: no plugin options
+        return None
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser, pm) -> List[str]:
+    """Let each plugin add its options (``drumscribe_add_arguments``) in its own
+    argument group; returns the ``dest`` names they added.
+
+    Raises
+    ------
+    PluginError
+        If a plugin's options clash with others or the hook raises.
+    """
+    from .pipeline import _call, _impls
+
+    before = {a.dest for a in parser._actions}
+    if pm is None:
+        return []
+    for impl in _impls(pm, "drumscribe_add_arguments"):
+        group = parser.add_argument_group(f"options of plugin {impl.plugin_name}")
+        _call(impl, "drumscribe_add_arguments", {"parser": group})
+    return [a.dest for a in parser._actions if a.dest not in before]
+
+
+def _plugin_manager(argv):
+    """The plugins this command line loads (``--plugin``, ``--disable-plugin``,
+    the config's lists), found before the full parser is built."""
+    from .config import Config, load_config
+    from .pipeline import make_plugin_manager
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    pre.add_argument("--disable-plugin", action="append", default=[])
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    cfg = load_config(known.config) if known.config else Config()
+    return make_plugin_manager(list(cfg.postprocessing.plugins) + known.plugin,
+                               list(cfg.postprocessing.disable_plugins) + known.disable_plugin)[0]
 
 
 def _parse_thresholds(values: List[str], parser) -> tuple:
@@ -119,6 +169,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             done = len(reports[0].done) if reports else 0
             print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
             return exit_code(exc)
+        except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+            return report_internal_error("transcribe", exc,
+                                         "--debug" in (sys.argv[1:] if argv is None else argv))
 
 
 def _safe_streams() -> None:
@@ -131,7 +184,16 @@ def _safe_streams() -> None:
 
 
 def _main(argv, reports: list) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        pm = _plugin_manager(argv)
+    except DrumscribeError as exc:
+        if not {"-h", "--help", "--version"} & set(argv):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        pm = None
+    parser = build_parser(pm)
+    plugin_dests = add_plugin_arguments(argparse.ArgumentParser(add_help=False), pm)
     args = parser.parse_args(argv)
     if not args.inputs and not args.list_plugins:
         parser.error("give at least one SONG (or --list-plugins)")
@@ -139,15 +201,11 @@ def _main(argv, reports: list) -> int:
         parser.error("--calibration and --no-calibration exclude each other")
     distributed.check_arguments(args, parser)
     glob, per = _parse_thresholds(args.threshold, parser)
-    if args.bpm is not None and not 20 <= args.bpm <= 400:
-        parser.error("--bpm must be between 20 and 400")
-    if args.bpm is not None and args.tempo_from:
-        parser.error("--bpm and --tempo-from exclude each other")
-    chart_opts = {k: v for k, v in (("bpm", args.bpm), ("offset", args.offset),
-                                    ("tempo_from", args.tempo_from), ("name", args.title),
-                                    ("artist", args.artist), ("album", args.album),
-                                    ("genre", args.genre), ("year", args.year),
-                                    ("chart_format", args.chart_format)) if v is not None}
+    if args.chart and Path(args.chart).exists() and not Path(args.chart).is_dir():
+        print(f"error: {args.chart}: --chart needs a folder, and this is a file; choose a folder "
+              "(it is created if missing)", file=sys.stderr)
+        return 2
+    options = {d: getattr(args, d) for d in plugin_dests if getattr(args, d, None) is not None}
 
     from . import api  # heavy imports only after --help
 
@@ -164,10 +222,13 @@ def _main(argv, reports: list) -> int:
             model=args.model, config=args.config, calibration=args.calibration,
             use_calibration=not args.no_calibration, threshold=glob, class_thresholds=per,
             plugins=args.plugin, disable_plugins=args.disable_plugin, force=args.force,
-            device=args.device, verbose=args.verbose, log=say,
-            plugin_options={"chart": chart_opts} if chart_opts else None)
-    except (DrumscribeError, ValueError) as exc:
+            device=args.device, verbose=args.verbose, log=say, overwrite=args.overwrite,
+            options=options)
+    except DrumscribeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
     if args.verbose:
         for line in session.describe():
@@ -186,7 +247,7 @@ def _main(argv, reports: list) -> int:
                              save_activations=args.save_activations, chart_dir=args.chart,
                              preview=args.preview, say=say,
                              err=lambda m: print(m, file=sys.stderr),
-                             progress=not args.quiet, report=report)
+                             progress=not (args.quiet or args.verbose), report=report)
     except DrumscribeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -552,7 +552,7 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
     finally:
         bar.close()
     flush()
-    if len(files) > 1 or report.failed:
+    if len(files) > 1:  # a single song's error was its one line already
         say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
             f"{len(report.failed)} failed")
         for f, msg in report.failed.items():

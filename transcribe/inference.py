@@ -9,7 +9,7 @@ blocked.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Optional
+from typing import Iterable, List, Optional
 
 import numpy as np
 import torch

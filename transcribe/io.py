@@ -292,13 +292,23 @@ def read_yaml(path, error, what: str, missing_fix: str, max_bytes: int = MAX_YAM
     try:
         return yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if "appears twice" in str(exc):
             msg = str(exc).splitlines()
-            first = next((ln for ln in msg if "appears twice" in ln), first).strip()
-            raise error(f"{path}: invalid YAML ({first}); give each key once") from None
-        raise error(f"{path}: invalid YAML ({first}); only plain YAML is accepted, "
-                    "no !!python tags") from None
+            first = next((ln for ln in msg if "appears twice" in ln), str(exc)).strip()
+            mark = getattr(exc, "problem_mark", None)
+            at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+            raise error(f"{at}: invalid YAML ({first}); give each key once") from None
+        mark = getattr(exc, "problem_mark", None)
+        at = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        if "python/" in str(exc):  # a !!python/... tag, refused by safe_load
+            raise error(f"{at}: invalid YAML (a Python tag in the {what}: {problem}); only "
+                        "plain YAML is accepted, no !!python tags") from None
+        cm = getattr(exc, "context_mark", None)
+        where = (f" {exc.context}" + (f" (opened at line {cm.line + 1})" if cm is not None else "")
+                 if getattr(exc, "context", None) else "")
+        raise error(f"{at}: invalid YAML ({problem}{where}); fix the {what}'s syntax "
+                    "there") from None
     except RecursionError:
         raise error(f"{path}: YAML nesting too deep") from None
 

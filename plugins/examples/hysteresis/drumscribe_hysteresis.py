@@ -49,7 +49,7 @@ def _low(context) -> float:
         raise ConfigError(f"plugins_config.{NAME}: unknown key {unknown[0]!r} "
                           f"(plugin {NAME!r} knows: {', '.join(KEYS)})")
     if "low" not in cfg:
-        glob = context.config.cli_threshold
+        glob = context.run.threshold
         if glob is None:
             glob = context.config.postprocessing.onset_threshold
         return 0.5 * float(glob)
