@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calibration.sweep import HistogramStats, event_heights  # noqa: E402
-from plugins.peak_picking import gap_frames  # noqa: E402
+from drumscribe.calibration.sweep import HistogramStats, event_heights  # noqa: E402
+from drumscribe.plugins.peak_picking import gap_frames  # noqa: E402
 
 GRID = np.round(np.arange(0.10, 0.8001, 0.05), 2)
 

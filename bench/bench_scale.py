@@ -63,7 +63,7 @@ def make_set(folder: Path, n: int, seconds: float, seed: int, truth: bool) -> li
 
 def warm_up(client, session, song: Path, out: Path) -> None:
     """One song on every worker (model load, imports), before the clock starts."""
-    from transcribe.distributed import SessionSpec, transcribe_task
+    from drumscribe.transcribe.distributed import SessionSpec, transcribe_task
 
     spec = SessionSpec.from_session(session)
     futs = [client.submit(transcribe_task, spec, str(song), str(out), True, False, None, False,
@@ -74,7 +74,7 @@ def warm_up(client, session, song: Path, out: Path) -> None:
 
 def warm_up_calibration(client, session, song: Path, cache: Path) -> None:
     """Load calibrate's model on every worker (the warm-up song's predictions are cached)."""
-    from calibration.distributed import RemoteCache
+    from drumscribe.calibration.distributed import RemoteCache
 
     remote = RemoteCache(session.options["model"], session.transcriber.checkpoint.fingerprint,
                          cache)
@@ -97,9 +97,9 @@ def main(argv=None) -> int:
     import torch
 
     torch.set_num_threads(1)
-    from calibration.api import fit_calibration
-    from transcribe.api import TranscriptionSession, transcribe_files, transcribe_many
-    from transcribe.distributed import local_client, worker_peak_rss_mb
+    from drumscribe.calibration.api import fit_calibration
+    from drumscribe.transcribe.api import TranscriptionSession, transcribe_files, transcribe_many
+    from drumscribe.transcribe.distributed import local_client, worker_peak_rss_mb
 
     quiet = dict(say=lambda m: None, err=lambda m: None, progress=False)
     load0 = os.getloadavg()

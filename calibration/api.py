@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.errors import DrumscribeError
 
 
 @dataclass
@@ -20,7 +20,7 @@ class CalibrationRun:
     status : int
         0, or 1 when some validation files could not be used (they were named
         through ``err``), as the command's exit status.
-    calibration : calibration.calfile.CalibrationFile
+    calibration : drumscribe.calibration.calfile.CalibrationFile
         The file, read back and validated.
     """
 
@@ -68,8 +68,8 @@ def fit_calibration(output, *, predictions=None, data=None, model=None, report=N
 
     Examples
     --------
-    >>> from calibration.api import fit_calibration                # doctest: +SKIP
-    >>> from transcribe.distributed import local_client            # doctest: +SKIP
+    >>> from drumscribe.calibration.api import fit_calibration                # doctest: +SKIP
+    >>> from drumscribe.transcribe.distributed import local_client            # doctest: +SKIP
     >>> with local_client(4) as client:                            # doctest: +SKIP
     ...     run = fit_calibration("cal.yaml", model="models/default.pt",
     ...                           data="corpus/val", client=client)

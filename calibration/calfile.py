@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from transcribe.errors import CalibrationFileError
+from drumscribe.transcribe.errors import CalibrationFileError
 
 FORMAT_VERSION = 2
 """Version of the calibration file format written by this module."""
@@ -83,7 +83,7 @@ class CalibrationFile:
     transfer : dict
         The leave-one-group-out table (plain data), if it was run.
     domain : dict
-        What the calibration material looked like (:mod:`calibration.domain`).
+        What the calibration material looked like (:mod:`drumscribe.calibration.domain`).
     global_threshold : float or None
         The robust single threshold of the same fit (the transfer check's
         "global"; ``scripts/evaluate.py`` compares with it).
@@ -157,7 +157,7 @@ def write_calibration(path, cal: CalibrationFile) -> None:
     OutputError
         If the file cannot be written.
     """
-    from transcribe.io import atomic_write
+    from drumscribe.transcribe.io import atomic_write
 
     data = cal.to_dict()
     validate_calibration_dict(data, path)
@@ -319,7 +319,7 @@ def read_calibration(path, classes: Optional[Sequence[str]] = None,
     CalibrationFileError
         If the file is unreadable, invalid, or made for another model.
     """
-    from transcribe.io import MAX_YAML_BYTES, read_yaml
+    from drumscribe.transcribe.io import MAX_YAML_BYTES, read_yaml
 
     path = Path(path)
     data = read_yaml(path, CalibrationFileError, "calibration file",

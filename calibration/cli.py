@@ -1,7 +1,7 @@
 """``calibrate``: fit per-class onset thresholds on validation data.
 
-A thin layer over :mod:`calibration.data`, :mod:`calibration.sweep`,
-:mod:`calibration.objectives` and :mod:`calibration.report`.
+A thin layer over :mod:`drumscribe.calibration.data`, :mod:`drumscribe.calibration.sweep`,
+:mod:`drumscribe.calibration.objectives` and :mod:`drumscribe.calibration.report`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import List, Optional
 
 from drumscribe import __version__
-from transcribe import distributed  # imports Dask only when asked
-from transcribe.cli import HelpFormatter
-from transcribe.errors import DrumscribeError, report_internal_error
+from drumscribe.transcribe import distributed  # imports Dask only when asked
+from drumscribe.transcribe.cli import HelpFormatter
+from drumscribe.transcribe.errors import DrumscribeError, report_internal_error
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
          "-o calibration.yaml [--group-by folder|folder:N|file|column:NAME [--manifest CSV]] "
@@ -96,8 +96,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns 0 (ok), 1 (written, but some files failed), 2 (usage/setup)
     or 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP: nothing written)
     or 70 (internal error: a bug, reported with "internal error, please report")."""
-    from transcribe.cli import _safe_streams
-    from transcribe.signals import exit_code, ignore_signals, interruptible
+    from drumscribe.transcribe.cli import _safe_streams
+    from drumscribe.transcribe.signals import exit_code, ignore_signals, interruptible
 
     counter = {"done": 0}
     _safe_streams()
@@ -162,17 +162,17 @@ def _main(argv: Optional[List[str]], counter) -> int:
 
 
 def _unit(out: Path, rdir: Optional[Path]):
-    from transcribe.io import OutputUnit
+    from drumscribe.transcribe.io import OutputUnit
 
     return OutputUnit(out.name, out.parent if str(out.parent) else Path("."),
                       [rdir.parent if str(rdir.parent) else Path(".")] if rdir else [])
 
 
 def _run(args, objective, say, err, counter, client=None) -> int:
-    from transcribe.config import Config, load_config
-    from transcribe.errors import OutputError
-    from transcribe.io import check_writable
-    from transcribe.pipeline import Postprocessor
+    from drumscribe.transcribe.config import Config, load_config
+    from drumscribe.transcribe.errors import OutputError
+    from drumscribe.transcribe.io import check_writable
+    from drumscribe.transcribe.pipeline import Postprocessor
 
     from . import data, domain, report, robust, sweep
     from .calfile import write_calibration
@@ -191,7 +191,7 @@ def _run(args, objective, say, err, counter, client=None) -> int:
         say(f"finished writing {out}" + (f" and report {rdir}/" if rdir else "")
             + " from an interrupted run")
         return 0
-    from transcribe.io import _remove, stale_temporaries
+    from drumscribe.transcribe.io import _remove, stale_temporaries
 
     for tmp in stale_temporaries(out):
         _remove(tmp)
@@ -201,7 +201,7 @@ def _run(args, objective, say, err, counter, client=None) -> int:
                               "or choose another --report")
     cfg = load_config(args.config) if args.config else Config()
     if args.model:
-        from transcribe.inference import Transcriber
+        from drumscribe.transcribe.inference import Transcriber
 
         transcriber = Transcriber(args.model, device=args.device)
         cache = data.PredictionCache(transcriber, args.cache_dir or data.default_cache_dir())

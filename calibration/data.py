@@ -9,7 +9,7 @@
     runs once per file and its predictions are cached under
     ``CACHE/<model sha256[:16]>/<audio sha256>.npz``, so a second calibration
     of the same model on the same audio reads the cache. With an audio
-    transform (:mod:`calibration.transforms`) the file is
+    transform (:mod:`drumscribe.calibration.transforms`) the file is
     ``<audio sha256>.<transform key>.npz``.
 """
 
@@ -21,10 +21,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import warnings
 
-from transcribe.activations import load_activations, save_activations
-from transcribe.annotations import ANNOTATION_EXTENSIONS, read_annotations, suspicious_annotations
-from transcribe.audio import AUDIO_EXTENSIONS
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.activations import load_activations, save_activations
+from drumscribe.transcribe.annotations import ANNOTATION_EXTENSIONS, read_annotations, suspicious_annotations
+from drumscribe.transcribe.audio import AUDIO_EXTENSIONS
+from drumscribe.transcribe.errors import DrumscribeError
 
 from .sweep import Item
 
@@ -41,7 +41,7 @@ def checked(load: Callable, annotation) -> Callable:
     milliseconds) makes the file fail with an :class:`AnnotationError`; some
     onsets beyond it, or duplicated onsets, give a :class:`DataWarning`.
     """
-    from transcribe.errors import AnnotationError
+    from drumscribe.transcribe.errors import AnnotationError
 
     def run():
         act = load()
@@ -123,9 +123,9 @@ class PredictionCache:
 
     Parameters
     ----------
-    transcriber : transcribe.inference.Transcriber
+    transcriber : drumscribe.transcribe.inference.Transcriber
     cache_dir : path-like
-    transform : calibration.transforms.AudioTransform, optional
+    transform : drumscribe.calibration.transforms.AudioTransform, optional
         Applied to the decoded samples before the model (the whole file is
         loaded at once then); its ``key`` is part of the cache file name.
     """
@@ -140,7 +140,7 @@ class PredictionCache:
 
     def path_for(self, audio_path) -> Path:
         """Where the predictions of ``audio_path`` are cached."""
-        from transcribe.model import file_sha256
+        from drumscribe.transcribe.model import file_sha256
 
         tag = f".{self.transform.key}" if self.transform is not None else ""
         return self.folder / f"{file_sha256(audio_path)}{tag}.npz"
@@ -168,7 +168,7 @@ class PredictionCache:
     def _run(self, audio_path):
         if self.transform is None:
             return self.transcriber.activations_from_file(audio_path)
-        from transcribe.audio import load_audio
+        from drumscribe.transcribe.audio import load_audio
 
         sr = self.transcriber.checkpoint.features.sample_rate
         samples = self.transform(load_audio(audio_path, sr), sr)

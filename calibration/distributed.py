@@ -1,7 +1,7 @@
 """``calibrate`` on Dask: per-file statistics as tasks, reduced into the one-process statistics.
 
 The same sweep runs on every validation file as its own task
-(:func:`calibration.sweep.sweep` over a one-file list), on a worker that keeps
+(:func:`drumscribe.calibration.sweep.sweep` over a one-file list), on a worker that keeps
 its postprocessor (and, with ``--model``, its model) loaded. The statistics are
 integer counts, so adding them up (:meth:`HistogramStats.merge`,
 :meth:`GridStats.merge`) in any order gives exactly the counts one process
@@ -24,9 +24,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from transcribe.distributed import (Completions, DistributedError, cached_per_thread,
+from drumscribe.transcribe.distributed import (Completions, DistributedError, cached_per_thread,
                                     in_flight_limit, token_of)
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.errors import DrumscribeError
 
 from .sweep import DEFAULT_BINS, Item, SweepResult, confusion, sweep
 
@@ -37,7 +37,7 @@ _NO_USABLE = "no usable validation file"
 
 @dataclass
 class PostprocessorSpec:
-    """The arguments of the client's :class:`~transcribe.pipeline.Postprocessor`."""
+    """The arguments of the client's :class:`~drumscribe.transcribe.pipeline.Postprocessor`."""
 
     config: object
     model_classes: List[str]
@@ -46,7 +46,7 @@ class PostprocessorSpec:
     disable: List[str] = field(default_factory=list)
 
     def build(self):
-        from transcribe.pipeline import Postprocessor
+        from drumscribe.transcribe.pipeline import Postprocessor
 
         return Postprocessor(self.config, self.model_classes, self.fingerprint,
                              plugins=self.plugins, disable=self.disable)
@@ -58,7 +58,7 @@ def postprocessor_for(spec: PostprocessorSpec):
 
 
 class RemoteCache:
-    """Stands in for :class:`calibration.data.PredictionCache` in the items sent to workers.
+    """Stands in for :class:`drumscribe.calibration.data.PredictionCache` in the items sent to workers.
 
     ``load(path)`` runs on a worker: its thread's own model and cache (loaded
     once) give the activations, so the model is never shipped with a task.
@@ -71,8 +71,8 @@ class RemoteCache:
         self.device = device
 
     def _cache(self):
-        from transcribe.distributed import MODEL_LOADS, _worker_name
-        from transcribe.inference import Transcriber
+        from drumscribe.transcribe.distributed import MODEL_LOADS, _worker_name
+        from drumscribe.transcribe.inference import Transcriber
 
         from .data import PredictionCache
 
@@ -160,7 +160,7 @@ def _merge(a: FileStats, b: FileStats) -> FileStats:
 
 def confusion_task(spec: PostprocessorSpec, item: Item, thresholds: Dict[str, float],
                    window_ms: float):
-    """:func:`calibration.sweep.confusion` of one file on a worker."""
+    """:func:`drumscribe.calibration.sweep.confusion` of one file on a worker."""
     return confusion([item], postprocessor_for(spec), thresholds, window_ms)
 
 
@@ -178,12 +178,12 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
              progress: Optional[Callable[[Iterable], Iterable]] = None,
              warn: Callable[[str], None] = lambda m: None,
              describe: Optional[Callable] = None) -> SweepResult:
-    """:func:`calibration.sweep.sweep` with each file a task on ``client``'s workers.
+    """:func:`drumscribe.calibration.sweep.sweep` with each file a task on ``client``'s workers.
 
     Takes the same arguments (``postprocessor`` is unused: workers build their
     own from ``spec``) and returns the same :class:`SweepResult`, counts for
     counts; ``warn`` gets the same messages in file order. ``describe`` may
-    only be a :class:`calibration.domain.Collector`: the workers measure each
+    only be a :class:`drumscribe.calibration.domain.Collector`: the workers measure each
     file and the client adds the entries in file order. A file on which
     every worker that tried it died is skipped like an unreadable file.
 
@@ -203,7 +203,7 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
     if describe is not None:
         if not hasattr(describe, "files"):
             raise DrumscribeError("a distributed sweep describes files with a "
-                                  "calibration.domain.Collector only")
+                                  "drumscribe.calibration.domain.Collector only")
         describe_audio = bool(describe.audio)
     run = uuid.uuid4().hex[:8]
     stats: List[Optional[object]] = [None] * len(items)
@@ -289,7 +289,7 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
 
 def confusion_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocessor=None,
                  thresholds: Optional[Dict[str, float]] = None, window_ms: float = 50.0):
-    """:func:`calibration.sweep.confusion` with each file a task; the same three values."""
+    """:func:`drumscribe.calibration.sweep.confusion` with each file a task; the same three values."""
     import numpy as np
 
     items = list(items)
@@ -335,7 +335,7 @@ def confusion_on(client, spec: PostprocessorSpec, items: Iterable[Item], postpro
 
 
 def runners(client, config, model_classes, fingerprint, plugins=(), disable=()):
-    """``(sweep, confusion)`` with the signatures of :mod:`calibration.sweep`'s, run on ``client``."""
+    """``(sweep, confusion)`` with the signatures of :mod:`drumscribe.calibration.sweep`'s, run on ``client``."""
     spec = PostprocessorSpec(config, list(model_classes), fingerprint, list(plugins),
                              list(disable))
     return functools.partial(sweep_on, client, spec), functools.partial(confusion_on, client, spec)

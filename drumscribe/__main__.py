@@ -2,7 +2,7 @@
 
 import sys
 
-from transcribe.cli import main
+from drumscribe.transcribe.cli import main
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

@@ -20,7 +20,7 @@ def shipped_model() -> Path:
 
 def shipped_calibration() -> Path:
     """The calibration fitted for :func:`shipped_model` (``calibration/default.yaml``)."""
-    import calibration as _calibration  # the package whose data it is
+    import drumscribe.calibration as _calibration  # the package whose data it is
 
     return Path(str(resources.files(_calibration) / "default.yaml"))
 

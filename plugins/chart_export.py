@@ -37,12 +37,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from charts import chart as charts
-from charts import folder as chart_folder
-from charts.metadata import read_tags
-from charts.tempo import tempo_map_for_song
-from transcribe.errors import OutputError
-from transcribe.hookspecs import hookimpl
+from drumscribe.charts import chart as charts
+from drumscribe.charts import folder as chart_folder
+from drumscribe.charts.metadata import read_tags
+from drumscribe.charts.tempo import tempo_map_for_song
+from drumscribe.transcribe.errors import OutputError
+from drumscribe.transcribe.hookspecs import hookimpl
 
 NAME = "chart"
 CLI_OPTIONS = ("bpm", "offset", "tempo_from", "chart_format", "title", "artist", "album",

@@ -1,7 +1,7 @@
 """Built-in: per-class thresholds from the config (``postprocessing.class_thresholds``)
 and from the command line (``--threshold CLASS=T``, highest priority of all)."""
 
-from transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_CONFIG, ThresholdLayer, hookimpl
+from drumscribe.transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_CONFIG, ThresholdLayer, hookimpl
 
 
 @hookimpl

@@ -5,7 +5,7 @@ lowest-priority fallback; ``--threshold T`` on the command line overrides
 everything.
 """
 
-from transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_GLOBAL, ThresholdLayer, hookimpl
+from drumscribe.transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_GLOBAL, ThresholdLayer, hookimpl
 
 
 @hookimpl

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transcribe.hookspecs import hookimpl
-from transcribe.io import atomic_write, check_writable
+from drumscribe.transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.io import atomic_write, check_writable
 
 
 def render_preview(path, activations, thresholds, onsets, tempo_map=None, title: str = "") -> None:
@@ -85,7 +85,7 @@ def drumscribe_export(onsets, activations, thresholds, audio_path, out_dir, cont
     """Write ``<stem>.png`` when ``--preview`` asked for it."""
     if "preview" not in context.run.exports:
         return None
-    from plugins.chart_export import tempo_map_for
+    from drumscribe.plugins.chart_export import tempo_map_for
 
     stem = Path(audio_path).stem
     path = Path(out_dir) / f"{stem}.png"

@@ -21,9 +21,9 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PUBLIC = ("drumscribe", "drumscribe.resources", "transcribe.api", "transcribe.testing",
-          "transcribe.hookspecs", "transcribe.pipeline", "transcribe.errors",
-          "transcribe.activations", "transcribe.config")
+PUBLIC = ("drumscribe", "drumscribe.resources", "drumscribe.transcribe.api", "drumscribe.transcribe.testing",
+          "drumscribe.transcribe.hookspecs", "drumscribe.transcribe.pipeline", "drumscribe.transcribe.errors",
+          "drumscribe.transcribe.activations", "drumscribe.transcribe.config")
 
 
 def stage(dest: Path) -> None:

@@ -9,12 +9,12 @@ import pytest
 import soundfile as sf
 import torch
 
-from transcribe.audio import audio_info, load_audio, stream_audio
-from transcribe.errors import AudioError, CheckpointError
-from transcribe.features import FeatureExtractor, FeatureSettings
-from transcribe.inference import Transcriber
-from transcribe.model import ArchSettings, build_model, load_checkpoint, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.audio import audio_info, load_audio, stream_audio
+from drumscribe.transcribe.errors import AudioError, CheckpointError
+from drumscribe.transcribe.features import FeatureExtractor, FeatureSettings
+from drumscribe.transcribe.inference import Transcriber
+from drumscribe.transcribe.model import ArchSettings, build_model, load_checkpoint, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 SR = 44100
 
@@ -162,7 +162,7 @@ def test_long_file_in_bounded_memory(tmp_path, tiny_ckpt, minutes):
             f.write(block)
     code = textwrap.dedent(f"""
         import resource, numpy as np
-        from transcribe.inference import Transcriber
+        from drumscribe.transcribe.inference import Transcriber
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         act = Transcriber({str(tiny_ckpt)!r}, core_frames=2000, batch_size=4).activations_from_file({str(p)!r})
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

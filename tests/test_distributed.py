@@ -14,20 +14,20 @@ import pytest
 
 distributed = pytest.importorskip("distributed")
 
-from calibration.api import fit_calibration  # noqa: E402
-from calibration.cli import main as calibrate  # noqa: E402
+from drumscribe.calibration.api import fit_calibration  # noqa: E402
+from drumscribe.calibration.cli import main as calibrate  # noqa: E402
 from test_batch import ckpt, no_temporaries, song, valid_midi  # noqa: E402,F401
 from test_calibration_cli import PLUGIN as PICKER  # noqa: E402
 from test_calibration_cli import make_set  # noqa: E402
-from transcribe import distributed as tdist  # noqa: E402
-from transcribe.activations import Activations, save_activations  # noqa: E402
-from transcribe.api import transcribe_many  # noqa: E402
-from transcribe.cli import main as transcribe  # noqa: E402
-from transcribe.vocabulary import CLASS_NAMES  # noqa: E402
+from drumscribe.transcribe import distributed as tdist  # noqa: E402
+from drumscribe.transcribe.activations import Activations, save_activations  # noqa: E402
+from drumscribe.transcribe.api import transcribe_many  # noqa: E402
+from drumscribe.transcribe.cli import main as transcribe  # noqa: E402
+from drumscribe.transcribe.vocabulary import CLASS_NAMES  # noqa: E402
 
 SLOW_PLUGIN = '''
 import time
-from transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.hookspecs import hookimpl
 
 @hookimpl
 def drumscribe_transform_activations(activations, context):
@@ -38,7 +38,7 @@ def drumscribe_transform_activations(activations, context):
 @pytest.fixture
 def small_window(monkeypatch):
     """Two tasks in flight at a time, so the batches below refill the queue as songs finish."""
-    import calibration.distributed as cdist
+    import drumscribe.calibration.distributed as cdist
 
     for mod in (tdist, cdist):
         monkeypatch.setattr(mod, "in_flight_limit", lambda client: 2)
@@ -203,7 +203,7 @@ def _song_that_kills(tmp_path, ckpt, client, capsys):
         song(src / f"s{k}.wav", 2, k)
     song(src / "crash.wav", 2, 9)
     plugin = tmp_path / "crash.py"
-    plugin.write_text("import os\nfrom transcribe.hookspecs import hookimpl\n\n@hookimpl\n"
+    plugin.write_text("import os\nfrom drumscribe.transcribe.hookspecs import hookimpl\n\n@hookimpl\n"
                       "def drumscribe_transform_activations(activations, context):\n"
                       "    if activations.source.endswith('crash.wav'):\n        os._exit(1)\n")
     rc, out, err = run_cli([str(src), "-o", str(tmp_path / "out"), "--model", ckpt, "--plugin",
@@ -276,9 +276,9 @@ def test_dask_is_imported_only_when_asked(tmp_path, ckpt):
 
     src = tmp_path / "s.wav"
     song(src, 1)
-    code = ("import sys\nfrom transcribe.cli import main\n"
+    code = ("import sys\nfrom drumscribe.transcribe.cli import main\n"
             f"rc = main([{str(src)!r}, '-o', {str(tmp_path / 'o')!r}, '--model', {ckpt!r}, '-q'])\n"
-            "import calibration.cli, calibration.api, transcribe.distributed\n"
+            "import drumscribe.calibration.cli, drumscribe.calibration.api, drumscribe.transcribe.distributed\n"
             "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parent.parent, check=True).stdout

@@ -15,13 +15,13 @@ import pytest
 import soundfile as sf
 import torch
 
-from calibration.cli import main as calibrate_main
-from transcribe import api
-from transcribe.cli import main
-from transcribe.errors import DrumscribeError, EXIT_INTERNAL_ERROR
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.cli import main as calibrate_main
+from drumscribe.transcribe import api
+from drumscribe.transcribe.cli import main
+from drumscribe.transcribe.errors import DrumscribeError, EXIT_INTERNAL_ERROR
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 TINY = ArchSettings(conv2d_channels=(2,), conv1d_channels=(8,), rnn_hidden=4, rnn_layers=1)
 
@@ -177,14 +177,14 @@ def test_calibrate_report_path_printed_once(tmp_path, capsys):
 
 
 def test_relative_calibration_file_resolves_against_the_config_folder(tmp_path, monkeypatch):
-    from calibration.calfile import CalibrationFile, write_calibration
+    from drumscribe.calibration.calfile import CalibrationFile, write_calibration
 
     (tmp_path / "conf").mkdir()
     write_calibration(tmp_path / "conf" / "cal.yaml",
                       CalibrationFile(list(CLASS_NAMES), {c: 0.42 for c in CLASS_NAMES}))
     cfg = _yaml(tmp_path / "conf", "postprocessing:\n  calibration_file: cal.yaml\n")
     monkeypatch.chdir(tmp_path)  # not the config's folder
-    from transcribe.config import load_config
+    from drumscribe.transcribe.config import load_config
 
     assert load_config(cfg).postprocessing.calibration_file == str(tmp_path / "conf" / "cal.yaml")
 
@@ -218,8 +218,8 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path, song, capfd):
 
 def test_plugin_error_names_the_plugin_once(tmp_path, song, ckpt, capfd, monkeypatch):
     (tmp_path / "named_plugin.py").write_text(textwrap.dedent("""\
-        from transcribe.errors import ConfigError
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.errors import ConfigError
+        from drumscribe.transcribe.hookspecs import hookimpl
 
         @hookimpl
         def drumscribe_configure(context):
@@ -234,7 +234,7 @@ def test_plugin_error_names_the_plugin_once(tmp_path, song, ckpt, capfd, monkeyp
 def test_context_log_follows_verbose(tmp_path, song, ckpt, capfd):
     plugin = tmp_path / "talker.py"
     plugin.write_text(textwrap.dedent("""\
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
 
         @hookimpl
         def drumscribe_configure(context):

@@ -17,8 +17,8 @@ import pytest
 
 import drumscribe
 from drumscribe import resources
-from transcribe import pipeline
-from transcribe.cli import main
+from drumscribe.transcribe import pipeline
+from drumscribe.transcribe.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_env_model_does_not_get_the_shipped_calibration(tmp_path, monkeypatch):
     shipped model) must not be attached, or the run fails with 'fitted for another model'."""
     import shutil
 
-    from transcribe.api import TranscriptionSession
+    from drumscribe.transcribe.api import TranscriptionSession
 
     other = tmp_path / "other.pt"
     shutil.copy(resources.shipped_model(), other)
@@ -82,9 +82,9 @@ def test_env_model_does_not_get_the_shipped_calibration(tmp_path, monkeypatch):
 
 
 def test_library_import_loads_no_torch():
-    code = ("import sys, drumscribe, transcribe.api, transcribe.cli, transcribe.testing, "
-            "calibration.cli\n"
-            "from transcribe.pipeline import make_plugin_manager\n"
+    code = ("import sys, drumscribe, drumscribe.transcribe.api, drumscribe.transcribe.cli, drumscribe.transcribe.testing, "
+            "drumscribe.calibration.cli\n"
+            "from drumscribe.transcribe.pipeline import make_plugin_manager\n"
             "make_plugin_manager()\n"
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
@@ -110,7 +110,7 @@ def test_python_m_drumscribe():
 def test_doctests_of_the_error_run_and_config_helpers():
     import doctest
 
-    from transcribe import config, errors, run
+    from drumscribe.transcribe import config, errors, run
 
     for mod in (errors, run, config):
         result = doctest.testmod(mod)

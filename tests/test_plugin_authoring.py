@@ -20,15 +20,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from transcribe.cli import main
-from transcribe.config import Config
-from transcribe.errors import ConfigError, PluginError
-from transcribe.features import FeatureSettings
-from transcribe.hookspecs import PRIORITY_GLOBAL, Onset, ThresholdLayer, hookimpl
-from transcribe.model import ArchSettings, build_model, save_checkpoint
-from transcribe.pipeline import Postprocessor
-from transcribe.testing import make_activations, onset_times, run_postprocessing
-from transcribe.vocabulary import CLASS_NAMES, DRUM_CLASSES
+from drumscribe.transcribe.cli import main
+from drumscribe.transcribe.config import Config
+from drumscribe.transcribe.errors import ConfigError, PluginError
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.hookspecs import PRIORITY_GLOBAL, Onset, ThresholdLayer, hookimpl
+from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.testing import make_activations, onset_times, run_postprocessing
+from drumscribe.transcribe.vocabulary import CLASS_NAMES, DRUM_CLASSES
 
 from test_plugin_docs import gen
 
@@ -118,7 +118,7 @@ def _foreign_plugins(site):
 
 
 def _transcribe(world, out, *extra):
-    return _run([sys.executable, "-m", "transcribe.cli", str(world.song), "-o", str(out),
+    return _run([sys.executable, "-m", "drumscribe.transcribe.cli", str(world.song), "-o", str(out),
                  "--model", str(world.ckpt), "--threshold", "0.0", *_foreign_plugins(world.site), *extra],
                 world.site, world.tmp)
 
@@ -129,7 +129,7 @@ def _notes(path):
 
 def _transcribe_cmd():
     script = Path(sys.executable).parent / "transcribe"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "transcribe"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "drumscribe.transcribe"]
 
 
 def test_installed_packages_are_listed(world):
@@ -165,7 +165,7 @@ def test_installed_picker_wins_and_says_so(world):
 
 
 def test_python_m_transcribe(world):
-    proc = _run([sys.executable, "-m", "transcribe", "--help"], world.site, world.tmp)
+    proc = _run([sys.executable, "-m", "drumscribe.transcribe", "--help"], world.site, world.tmp)
     assert proc.returncode == 0 and "--list-plugins" in proc.stdout
 
 
@@ -219,8 +219,8 @@ BROKEN = {
 def test_broken_plugin_is_one_error_line_naming_it_and_the_hook(case, world, tmp_path, capsys):
     body, status, message = BROKEN[case]
     plugin = tmp_path / f"{case}.py"
-    plugin.write_text("from transcribe.errors import ConfigError\n"
-                      "from transcribe.hookspecs import hookimpl\n" + textwrap.dedent(body))
+    plugin.write_text("from drumscribe.transcribe.errors import ConfigError\n"
+                      "from drumscribe.transcribe.hookspecs import hookimpl\n" + textwrap.dedent(body))
     rc = main([str(world.song), "-o", str(tmp_path / "out"), "--model", str(world.ckpt),
                "--threshold", "0.0", "--plugin", str(plugin), "-q"])
     err = capsys.readouterr().err
@@ -304,7 +304,7 @@ def test_every_hook_in_order_through_the_testing_helper(tmp_path):
 def test_testing_helper_accepts_paths_arrays_and_threshold_values(tmp_path):
     plugin = tmp_path / "argmax.py"
     plugin.write_text(textwrap.dedent("""
-        from transcribe.hookspecs import Onset, hookimpl
+        from drumscribe.transcribe.hookspecs import Onset, hookimpl
         @hookimpl
         def drumscribe_pick_onsets(activations, thresholds):
             j = int(activations.values.max(axis=0).argmax())

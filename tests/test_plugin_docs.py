@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from transcribe import hookspecs
-from transcribe.cli import build_parser
+from drumscribe.transcribe import hookspecs
+from drumscribe.transcribe.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "plugins.md"

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from test_plugin_docs import gen
-from transcribe import hookspecs
+from drumscribe.transcribe import hookspecs
 
 PACKAGE = hookspecs.__name__.rsplit(".", 1)[0]  # the package the guide's imports name
 

@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calibration.calfile import CalibrationFile, write_calibration
-from plugins.peak_picking import pick_peaks
-from transcribe.activations import Activations
-from transcribe.config import Config, config_from_dict, load_config
-from transcribe.errors import CalibrationFileError, ConfigError, PluginError
-from transcribe.run import RunOptions
-from transcribe.pipeline import Postprocessor, make_plugin_manager
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import CalibrationFile, write_calibration
+from drumscribe.plugins.peak_picking import pick_peaks
+from drumscribe.transcribe.activations import Activations
+from drumscribe.transcribe.config import Config, config_from_dict, load_config
+from drumscribe.transcribe.errors import CalibrationFileError, ConfigError, PluginError
+from drumscribe.transcribe.run import RunOptions
+from drumscribe.transcribe.pipeline import Postprocessor, make_plugin_manager
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 CLASSES = list(CLASS_NAMES)
 
@@ -100,7 +100,7 @@ def test_min_gap_respected():
 
 
 PLUGIN_SRC = '''
-from transcribe.hookspecs import hookimpl, Onset
+from drumscribe.transcribe.hookspecs import hookimpl, Onset
 
 @hookimpl
 def drumscribe_pick_onsets(activations, thresholds):
@@ -129,7 +129,7 @@ def test_plugin_by_module_path_replaces_picker(tmp_path, monkeypatch):
 
 def test_plugin_that_raises_is_named(tmp_path, monkeypatch):
     (tmp_path / "boom.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl
         def drumscribe_filter_onsets(onsets):
             raise RuntimeError("kaput")
@@ -142,14 +142,14 @@ def test_plugin_that_raises_is_named(tmp_path, monkeypatch):
 
 def test_plugin_wrong_return_shape_and_import_error(tmp_path, monkeypatch):
     (tmp_path / "badshape.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl(tryfirst=True)
         def drumscribe_pick_onsets():
             return 42
     '''))
     (tmp_path / "broken_import.py").write_text("import does_not_exist_xyz\n")
     (tmp_path / "typo_hook.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl
         def drumscribe_pick_onset(activations):
             return []
@@ -165,7 +165,7 @@ def test_plugin_wrong_return_shape_and_import_error(tmp_path, monkeypatch):
 
 def test_threshold_layer_out_of_range_is_refused(tmp_path, monkeypatch):
     (tmp_path / "badth.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl, ThresholdLayer
+        from drumscribe.transcribe.hookspecs import hookimpl, ThresholdLayer
         @hookimpl
         def drumscribe_thresholds(classes):
             return ThresholdLayer({"kick": 1.5}, "bad", 99)

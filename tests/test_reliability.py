@@ -1,7 +1,7 @@
 """The bad-input table: hostile and broken files through the command-line tools.
 
 Each row builds one bad input in ``tmp_path``, runs it through ``transcribe``
-(``transcribe.cli.main``) or ``calibrate`` (``calibration.cli.main``), and checks
+(``drumscribe.transcribe.cli.main``) or ``calibrate`` (``drumscribe.calibration.cli.main``), and checks
 the exit code, the one-line message (it must name the file and match the
 expected pattern) and that no partial output exists (no new file in the output
 folder but the expected ones, no ``.part`` temporary anywhere).
@@ -38,14 +38,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from calibration.calfile import CalibrationFile, write_calibration
-from calibration.cli import main as _calibrate_main
-from transcribe.activations import Activations, load_activations, save_activations
-from transcribe.annotations import write_text_annotations
-from transcribe.cli import main as _transcribe_main
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, file_sha256, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import CalibrationFile, write_calibration
+from drumscribe.calibration.cli import main as _calibrate_main
+from drumscribe.transcribe.activations import Activations, load_activations, save_activations
+from drumscribe.transcribe.annotations import write_text_annotations
+from drumscribe.transcribe.cli import main as _transcribe_main
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, file_sha256, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "reliability.md"
@@ -275,7 +275,7 @@ def _long_file(env, minutes):
     code = textwrap.dedent(f"""
         import resource, sys, torch
         torch.set_num_threads(1)
-        from transcribe.cli import main
+        from drumscribe.transcribe.cli import main
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         rc = main([{str(p)!r}, "--model", {env.ckpt!r}, "-o", {str(env.out)!r}, "-q",
                    "--threshold", "0.99"])
@@ -749,7 +749,7 @@ row("orphan_npz_resumed", "song.npz left without song.mid (a kill between the tw
 
 def _committed_unit(env):
     """A kill after the journal: some outputs moved, some still staged."""
-    from transcribe.io import OutputUnit
+    from drumscribe.transcribe.io import OutputUnit
 
     song = env.wav()
     rc, _, _ = env.transcribe(song, "--model", env.ckpt, "--save-activations")
@@ -824,7 +824,7 @@ row("chart_for_transcribed_song", "song.mid exists; now --chart is asked for",
 def _chart_failed_then_retried(env):
     song = env.wav()
     charts = env.tmp / "charts"
-    from charts import folder as ch
+    from drumscribe.charts import folder as ch
 
     env.monkeypatch.setattr(ch, "notes_mid", lambda *a, **k: (_ for _ in ()).throw(
         OSError(errno.ENOSPC, "No space left on device")))
@@ -880,7 +880,7 @@ row("resume_missing_npz", "song.mid exists, song.npz missing", "transcribe SONG 
 
 def _signal_batch(env, sig):
     songs = [env.wav(f"s{i}.wav") for i in range(3)]
-    from transcribe import inference
+    from drumscribe.transcribe import inference
 
     real = inference.Transcriber.activations_from_file
     calls = []
@@ -908,7 +908,7 @@ for _sig, _code in (("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)):
 
 def _signal_calibrate(env, sig, report=True):
     d = env.predictions()
-    from calibration import data
+    from drumscribe.calibration import data
 
     real = data.load_activations
     calls = []
@@ -938,7 +938,7 @@ for _sig, _code in (("SIGINT", 130), ("SIGTERM", 143), ("SIGHUP", 129)):
 
 def _calibrate_disk_full_report(env):
     d = env.predictions()
-    from calibration import report
+    from drumscribe.calibration import report
 
     def half(folder, *a, **k):
         Path(folder, "threshold_results.csv").write_text("half")
@@ -968,7 +968,7 @@ row("calibrate_disk_full_report", "disk full while the report is written",
 
 
 def _calibrate_resume_journal(env):
-    from transcribe.io import OutputUnit
+    from drumscribe.transcribe.io import OutputUnit
     import json
 
     d = env.predictions()
@@ -1249,7 +1249,7 @@ row("out_not_writable_once", "unwritable -o with two songs", "transcribe 2 songs
 
 def _setup_once(env):
     p = _text("c.yaml", "postprocessing:\n  class_groups: {kick: [hihat_closed]}\n")(env)
-    from transcribe import inference
+    from drumscribe.transcribe import inference
 
     ran = []
     env.monkeypatch.setattr(inference.Transcriber, "activations_from_file",
@@ -1265,7 +1265,7 @@ row("setup_error_once", "a bad config with two songs", "transcribe 2 songs --con
 
 
 def _explicit_default(env):
-    from transcribe import api
+    from drumscribe.transcribe import api
 
     seen = []
     real = api.TranscriptionSession.__init__
@@ -1286,7 +1286,7 @@ row("explicit_default_model", "--model models/default.pt (the shipped model, nam
 
 
 def _env_other_model(env):
-    from transcribe import api
+    from drumscribe.transcribe import api
 
     seen = []
     real = api.TranscriptionSession.__init__
@@ -1668,7 +1668,7 @@ KILL_SIGNALS = ("SIGKILL", "SIGTERM", "SIGHUP", "SIGINT")
 
 def _child(tool: str, args, cwd):
     code = ("import sys, torch; torch.set_num_threads(1); "
-            f"from {'transcribe.cli' if tool == 'transcribe' else 'calibration.cli'} import main; "
+            f"from {'drumscribe.transcribe.cli' if tool == 'transcribe' else 'drumscribe.calibration.cli'} import main; "
             "print('started', file=sys.stderr, flush=True); sys.exit(main())")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=cwd, env=env,
@@ -1826,7 +1826,7 @@ def test_doc_is_up_to_date():
     """
     text = render_doc(RESULTS)
     if WRITE_DOCS:
-        from transcribe.io import atomic_write
+        from drumscribe.transcribe.io import atomic_write
 
         with atomic_write(DOC, "w") as fh:
             fh.write(text)

@@ -10,20 +10,20 @@ import pytest
 import soundfile as sf
 import torch
 
-from transcribe.api import TranscriptionSession
-from transcribe.cli import build_parser, main
-from transcribe.config import config_from_dict
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, save_checkpoint
-from transcribe.pipeline import Postprocessor
-from transcribe.run import RunOptions
-from transcribe.testing import make_activations
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.api import TranscriptionSession
+from drumscribe.transcribe.cli import build_parser, main
+from drumscribe.transcribe.config import config_from_dict
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.run import RunOptions
+from drumscribe.transcribe.testing import make_activations
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 TINY = ArchSettings(conv2d_channels=(2,), conv1d_channels=(8,), rnn_hidden=4, rnn_layers=1)
 
 PLUGIN = """\
-from transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.hookspecs import hookimpl
 
 SEEN = []
 
@@ -93,7 +93,7 @@ def test_a_plugin_adds_its_option_and_reads_it_from_context_run(echo, ckpt, tmp_
 def test_plugin_options_are_not_core_flags():
     core = build_parser(pm=None)  # the built-ins' options are there ...
     assert "--bpm" in core.format_help()
-    from transcribe.pipeline import make_plugin_manager
+    from drumscribe.transcribe.pipeline import make_plugin_manager
 
     pm, _ = make_plugin_manager(disable=["chart_export"], entry_points="builtin")
     with pytest.raises(SystemExit):  # ... only because the chart plugin adds them

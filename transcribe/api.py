@@ -133,7 +133,7 @@ class TranscriptionSession:
         Values of the options plugins added to the command line
         (``drumscribe_add_arguments``), by ``dest``: ``{"bpm": 120.0}``.
 
-    All of these form the run's immutable :class:`~transcribe.run.RunOptions`
+    All of these form the run's immutable :class:`~drumscribe.transcribe.run.RunOptions`
     (``context.run`` in every hook); a ``Config`` passed in is copied, never
     modified.
     """
@@ -349,7 +349,7 @@ def output_keys(files: Sequence) -> List[Tuple[Path, PurePosixPath]]:
     share: ``a/x.wav`` and ``b/x.wav`` -> ``a/x.mid`` and ``b/x.mid``; if that
     still clashes the extension is kept: ``x.wav`` and ``x.flac`` ->
     ``x.wav.mid`` and ``x.flac.mid``. A name longer than the file system allows
-    is cut and given a hash (:func:`transcribe.io.short_name`). The same file
+    is cut and given a hash (:func:`drumscribe.transcribe.io.short_name`). The same file
     given twice is transcribed once.
 
     Returns
@@ -634,7 +634,7 @@ def transcribe_many(paths: Sequence, out_dir=None, *, client=None,
     """Transcribe songs in one process, or as tasks on a Dask cluster (``client``).
 
     Both give the same outputs, messages, report and summary
-    (:mod:`transcribe.distributed` says how).
+    (:mod:`drumscribe.transcribe.distributed` says how).
 
     Parameters
     ----------
@@ -644,7 +644,7 @@ def transcribe_many(paths: Sequence, out_dir=None, *, client=None,
         Folder for ``<stem>.mid``; default next to each song.
     client : distributed.Client, optional
         Run on its workers; each worker loads the model once. Make one with
-        :func:`transcribe.distributed.local_client` or ``distributed.Client(address)``.
+        :func:`drumscribe.transcribe.distributed.local_client` or ``distributed.Client(address)``.
     session : TranscriptionSession, optional
         A loaded session; otherwise one is made from ``**session_options``
         (the arguments of :class:`TranscriptionSession`).
@@ -663,8 +663,8 @@ def transcribe_many(paths: Sequence, out_dir=None, *, client=None,
 
     Examples
     --------
-    >>> from transcribe.api import transcribe_many                # doctest: +SKIP
-    >>> from transcribe.distributed import local_client           # doctest: +SKIP
+    >>> from drumscribe.transcribe.api import transcribe_many                # doctest: +SKIP
+    >>> from drumscribe.transcribe.distributed import local_client           # doctest: +SKIP
     >>> with local_client(4) as client:                           # doctest: +SKIP
     ...     report = transcribe_many(["music/"], "out/", client=client)
     """

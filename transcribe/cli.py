@@ -1,4 +1,4 @@
-"""``transcribe``: songs in, drum MIDI files out. A thin layer over :mod:`transcribe.api`."""
+"""``transcribe``: songs in, drum MIDI files out. A thin layer over :mod:`drumscribe.transcribe.api`."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ class Config:
         so messages can say ``file:line``.
 
     What the command line sets is not stored here: it is the run's
-    :class:`~transcribe.run.RunOptions` (``context.run``).
+    :class:`~drumscribe.transcribe.run.RunOptions` (``context.run``).
     """
 
     postprocessing: PostprocessingConfig = field(default_factory=PostprocessingConfig)

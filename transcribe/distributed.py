@@ -12,11 +12,11 @@ exit status:
 
 How one process is reproduced exactly
     The client decides what one process would decide before any work: it plans
-    every song's outputs (:func:`transcribe.api.plan_batch`, with the same setup
+    every song's outputs (:func:`drumscribe.transcribe.api.plan_batch`, with the same setup
     errors), finishes or removes what an interrupted run left, and a song whose
     every planned output exists is "skipped" (resume); otherwise the task
     writes the song's missing outputs as one unit
-    (:class:`transcribe.io.OutputUnit`), as one process does. Songs with the
+    (:class:`drumscribe.transcribe.io.OutputUnit`), as one process does. Songs with the
     same output name run one after another in batch order, each started after
     the previous finished, exactly as in a sequential loop. Everything a task prints
     is collected on the worker and printed by the client in batch order; the
@@ -275,7 +275,7 @@ def cached_per_thread(token: str, build: Callable[[], object], keep: int = 2):
 
 @dataclass
 class SessionSpec:
-    """What a worker needs to build the client's :class:`~transcribe.api.TranscriptionSession`.
+    """What a worker needs to build the client's :class:`~drumscribe.transcribe.api.TranscriptionSession`.
 
     Attributes
     ----------
@@ -373,12 +373,12 @@ def _absolute(plan, cwd: str):
 
 
 def transcribe_task(spec: SessionSpec, plan, kinds: Sequence[str]) -> Outcome:
-    """One song on a worker: the body of :func:`transcribe.api.transcribe_files`' loop.
+    """One song on a worker: the body of :func:`drumscribe.transcribe.api.transcribe_files`' loop.
 
-    The client has planned the song's outputs (:func:`transcribe.api.plan_batch`),
+    The client has planned the song's outputs (:func:`drumscribe.transcribe.api.plan_batch`),
     finished or removed what an interrupted run left and chosen the outputs
     still ``kinds`` to write; the worker writes them as one unit
-    (:class:`transcribe.io.OutputUnit`), exactly as one process does. A task
+    (:class:`drumscribe.transcribe.io.OutputUnit`), exactly as one process does. A task
     redone after its worker died finds either nothing of the song or the
     whole committed unit, never a part of it.
     """
@@ -428,14 +428,14 @@ def in_flight_limit(client, per_thread: int = 4, least: int = 64) -> int:
 def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: bool = False,
                   save_activations: bool = False, chart_dir=None, preview: bool = False,
                   say=print, err=print, progress: bool = True, report=None):
-    """:func:`transcribe.api.transcribe_files` with each song a task on ``client``'s workers.
+    """:func:`drumscribe.transcribe.api.transcribe_files` with each song a task on ``client``'s workers.
 
     Same arguments, outputs, messages (in batch order), report and summary as
     the one-process function; see the module docstring for how.
 
     Returns
     -------
-    transcribe.api.BatchReport
+    drumscribe.transcribe.api.BatchReport
 
     Raises
     ------

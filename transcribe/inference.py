@@ -1,4 +1,4 @@
-"""Model inference: audio or features -> :class:`~transcribe.activations.Activations`.
+"""Model inference: audio or features -> :class:`~drumscribe.transcribe.activations.Activations`.
 
 The model runs over overlapping windows (``core`` frames kept, ``context``
 frames each side discarded), several windows per batch, under

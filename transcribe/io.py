@@ -64,7 +64,7 @@ def open_regular(path, error=DrumscribeError, what: str = "file", missing_fix: s
     ----------
     path : path-like
     error : type
-        The :class:`~transcribe.errors.DrumscribeError` subclass to raise.
+        The :class:`~drumscribe.transcribe.errors.DrumscribeError` subclass to raise.
     what : str
         What the file is, for messages ("config file").
     missing_fix : str
@@ -267,7 +267,7 @@ def read_yaml(path, error, what: str, missing_fix: str, max_bytes: int = MAX_YAM
     ----------
     path : path-like
     error : type
-        The :class:`~transcribe.errors.DrumscribeError` subclass to raise.
+        The :class:`~drumscribe.transcribe.errors.DrumscribeError` subclass to raise.
     what : str
         What the file is, for messages ("config file").
     missing_fix : str

@@ -1,10 +1,10 @@
 """The run's explicit inputs: what the command line set, frozen, for every hook.
 
 :class:`RunOptions` is built once per run (``transcribe`` builds it from its
-arguments; library callers pass one to :class:`~transcribe.api.TranscriptionSession`
-or :class:`~transcribe.pipeline.Postprocessor`) and reaches every hook as
+arguments; library callers pass one to :class:`~drumscribe.transcribe.api.TranscriptionSession`
+or :class:`~drumscribe.transcribe.pipeline.Postprocessor`) and reaches every hook as
 ``context.run``. It is immutable: a plugin cannot change what another plugin sees,
-and the caller's :class:`~transcribe.config.Config` is never modified.
+and the caller's :class:`~drumscribe.transcribe.config.Config` is never modified.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 While :func:`interruptible` is active, each of the three signals raises
 :class:`Interrupted` in the main thread, so ``finally`` blocks and
-:func:`transcribe.io.atomic_write` remove temporaries exactly as for Ctrl-C.
+:func:`drumscribe.transcribe.io.atomic_write` remove temporaries exactly as for Ctrl-C.
 The command prints ``interrupted: N done, rerun to resume`` and exits with
 ``128 + signal number``: 130 (SIGINT), 143 (SIGTERM), 129 (SIGHUP).
 """

@@ -5,7 +5,7 @@ and runs the whole postprocessing stage -- the built-in plugins plus the plugin
 under test, and no other installed plugin -- with :func:`run_postprocessing`::
 
     import my_plugin
-    from transcribe.testing import make_activations, run_postprocessing
+    from drumscribe.transcribe.testing import make_activations, run_postprocessing
 
     def test_drops_hihats():
         act = make_activations({"kick": [(0.5, 0.9)], "hihat_closed": [(1.0, 0.9)]})
@@ -56,7 +56,7 @@ def make_activations(peaks: Optional[Mapping[str, Iterable[Tuple[float, float]]]
         Frame rate.
     classes : sequence of str, optional
         Column order; default the model vocabulary
-        (:data:`transcribe.vocabulary.CLASS_NAMES`), or, when some class of
+        (:data:`drumscribe.transcribe.vocabulary.CLASS_NAMES`), or, when some class of
         ``peaks`` is not in it, the classes of ``peaks`` in the given order.
     noise : float in [0, 1)
         Amplitude of the uniform background noise.

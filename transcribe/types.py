@@ -1,8 +1,8 @@
 """Plain values of the postprocessing stage: what hooks receive and return.
 
-They live here, not in :mod:`transcribe.hookspecs`, so that code which only
+They live here, not in :mod:`drumscribe.transcribe.hookspecs`, so that code which only
 handles onsets (MIDI, charts, calibration) needs no plugin machinery;
-``transcribe.hookspecs`` re-exports every name, so plugins that import
+``drumscribe.transcribe.hookspecs`` re-exports every name, so plugins that import
 ``Onset`` or ``ThresholdLayer`` from there keep working.
 """
 

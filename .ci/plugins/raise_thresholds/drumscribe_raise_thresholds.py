@@ -6,7 +6,7 @@ The CI step ``.ci/plugins/run_suite_with_plugins.sh`` installs it (with the two
 example plugins) and runs the whole suite, which must still pass.
 """
 
-from transcribe.hookspecs import PRIORITY_COMMAND_LINE, ThresholdLayer, hookimpl
+from drumscribe.transcribe.hookspecs import PRIORITY_COMMAND_LINE, ThresholdLayer, hookimpl
 
 __version__ = "0.1.0"
 
