@@ -103,5 +103,5 @@ def fit_calibration(output, *, predictions=None, data=None, model=None, report=N
     argv += ["--quiet"] if say is None else []
     args = cli.build_parser().parse_args(argv)
     status = cli._run(args, parse_objective(objective), say or (lambda m: None),
-                      err or (lambda m: None), client)
+                      err or (lambda m: None), {"done": 0}, client)
     return CalibrationRun(Path(output), status, read_calibration(output))

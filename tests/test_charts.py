@@ -19,7 +19,7 @@ from drumscribe.transcribe.config import Config
 from drumscribe.transcribe.errors import ConfigError, OutputError
 from drumscribe.transcribe.hookspecs import Onset
 from drumscribe.charts.quantize import quantize_onsets
-from drumscribe.charts.tempo import TempoMap, fixed_tempo, track_tempo
+from drumscribe.charts.tempo import fixed_tempo, track_tempo
 from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0

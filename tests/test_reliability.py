@@ -38,7 +38,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from drumscribe.calibration.calfile import CalibrationFile, write_calibration
+from drumscribe.calibration.calfile import CalibrationFile
 from drumscribe.calibration.cli import main as _calibrate_main
 from drumscribe.transcribe.activations import Activations, load_activations, save_activations
 from drumscribe.transcribe.annotations import write_text_annotations
@@ -1175,7 +1175,6 @@ model_row("ckpt_class_without_note", "11 known classes and 'shaker' (no GM note)
 
 def _zip_bomb(env):
     import zipfile
-    import zlib
 
     p = env.tmp / "bomb.pt"
     good = zipfile.ZipFile(env.models / "m12.pt")

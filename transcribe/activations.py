@@ -207,7 +207,7 @@ def _check_header(data, vkey: str, path: Path) -> None:
         fps = float(data["fps"])
         with data.zip.open(f"{vkey}.npy") as member:
             version = np.lib.format.read_magic(member)
-            shape, _, _ = np.lib.format._read_array_header(member, version)
+            shape, _, _ = np.lib.format._read_array_header(member, version)  # type: ignore[attr-defined]
     except Exception:  # anything odd: the full read below names it
         return
     if shape and np.isfinite(fps) and fps > 0 and shape[0] / fps > MAX_HOURS * 3600:

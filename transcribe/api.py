@@ -430,9 +430,9 @@ def plan_batch(files: Sequence, out_dir=None, save_activations: bool = False, ch
         if save_activations:
             outputs["activations"] = base / f"{key.name}.npz"
         export_dir = export_root.joinpath(*key.parent.parts) if export_root is not None else None
-        if chart_dir:
+        if chart_dir and export_dir is not None:
             outputs["chart"] = export_dir / key.name if chart_subfolder else export_dir
-        if preview:
+        if preview and export_dir is not None:
             outputs["preview"] = export_dir / f"{key.name}.png"
         plans.append(SongPlan(f, key, outputs, export_dir, chart_subfolder))
     inputs = {os.path.realpath(p.input): p.input for p in plans}
@@ -539,12 +539,14 @@ def _transcribe_planned(session: TranscriptionSession, plan: SongPlan, kinds: Se
             extra.append(str(plan.outputs["activations"]))
         exports = [k for k in ("chart", "preview") if k in kinds]
         if exports:
-            stage = unit.staging(plan.export_dir) / "export"
+            assert plan.export_dir is not None  # planned with chart_dir or preview
+            export_dir = plan.export_dir
+            stage = unit.staging(export_dir) / "export"
             stage.mkdir()
             session.post.export(result.onsets, result.activations, result.thresholds,
                                 plan.input, stage, set(exports), overwrite=True)
             for entry in sorted(stage.iterdir()):
-                final = plan.export_dir / plan.export_name(entry.name)
+                final = export_dir / plan.export_name(entry.name)
                 unit.moves.append((entry, final))
                 extra.append(str(final) + ("/" if entry.is_dir() else ""))
         unit.commit()

@@ -351,7 +351,7 @@ def _guard(impl, hook_name: str) -> None:
             _ANSWERED.set(plugin)
         return res
 
-    guarded._drumscribe_guarded = True
+    guarded._drumscribe_guarded = True  # type: ignore[attr-defined]
     impl.function = guarded
 
 
