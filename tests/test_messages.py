@@ -198,7 +198,7 @@ def test_a_bug_is_an_internal_error(tmp_path, song, ckpt, capfd, monkeypatch, de
     def broken(*a, **k):
         raise ValueError("boom")  # a programming error, even though it is a ValueError
 
-    monkeypatch.setattr(api, "transcribe_file", broken)
+    monkeypatch.setattr(api, "_transcribe_planned", broken)  # the batch's per-song step
     rc = main([song, "--model", ckpt, "-o", str(tmp_path / "o")] + (["--debug"] if debug else []))
     assert rc == EXIT_INTERNAL_ERROR
     err = capfd.readouterr().err

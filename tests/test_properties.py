@@ -81,7 +81,7 @@ def test_postprocessor_is_deterministic(act, seed):
 
 
 @SETTINGS
-@given(act=activations(), fingerprint=st.text("0123456789abcdef", max_size=64),
+@given(act=activations(min_frames=1), fingerprint=st.text("0123456789abcdef", max_size=64),
        source=st.text(max_size=40).filter(lambda s: "\x00" not in s))
 def test_activations_npz_round_trip(tmp_path_factory, act, fingerprint, source):
     act = Activations(act.values, act.fps, act.classes, fingerprint, source)

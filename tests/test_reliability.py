@@ -1275,7 +1275,9 @@ def _explicit_default(env):
 
     env.monkeypatch.setattr(api.TranscriptionSession, "__init__", spy)
     rc, _, err = env.transcribe(env.wav(), "--model", REPO / "models" / "default.pt")
-    assert seen == [str(api.DEFAULT_CALIBRATION)], seen
+    from drumscribe.resources import shipped_calibration
+
+    assert seen == [str(shipped_calibration())], seen
     return Outcome(rc, err)
 
 

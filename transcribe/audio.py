@@ -52,6 +52,16 @@ MAX_SAMPLE_VALUE = 1000.0
 """Float samples beyond this magnitude (60 dB over full scale) mean a damaged file."""
 
 
+def _tags_only(path) -> bool:
+    """Whether the file starts with a tag block (ID3, APE) rather than unknown bytes."""
+    try:
+        with open(os.fsencode(path), "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return False
+    return head.startswith((b"ID3", b"APETAGEX"))
+
+
 def _open(path):
     import soundfile as sf
 
@@ -68,10 +78,10 @@ def _open(path):
     except Exception as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = re.sub(r"^Error opening .*?: ", "", msg)
-        if "possibly a pipe" in msg or "does not exist" in msg:  # libsndfile found no stream
-            msg = "no audio stream found: the file holds only tags or metadata"
-        elif "Format not recognised" in msg:  # libsndfile's generic text
-            msg = "no audio stream in a known format was found"
+        if "possibly a pipe" in msg or "does not exist" in msg or "Format not recognised" in msg:
+            # libsndfile's generic texts: it found no stream it knows
+            msg = ("no audio stream found: the file holds only tags or metadata" if _tags_only(path)
+                   else "no audio stream in a known format was found")
         raise AudioError(f"{path}: not a readable audio file ({msg[:160]}); convert it to "
                          "WAV, FLAC, OGG or MP3") from None
 

@@ -243,7 +243,9 @@ def _check_archive(fh, path: Path) -> None:
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable drumscribe checkpoint (not a torch zip "
-                              f"archive: {msg}); save it with torch.save") from None
+                              f"archive: {msg}; not a torch .pt archive: a text file, or a "
+                              "truncated download?); pass --model with a .pt written by "
+                              "scripts/train.py (torch.save)") from None
     if len(infos) > MAX_CHECKPOINT_MEMBERS:
         raise CheckpointError(f"{path}: not a readable drumscribe checkpoint ({len(infos)} "
                               f"archive members; torch.save writes far fewer)")

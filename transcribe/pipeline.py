@@ -335,7 +335,7 @@ def _guard(impl, hook_name: str) -> None:
         try:
             res = fn(*args, **kwargs)
         except DrumscribeError as exc:
-            if isinstance(exc, PluginError):
+            if isinstance(exc, PluginError) or plugin in str(exc):  # named once is enough
                 raise
             raise type(exc)(f"plugin {plugin!r} in {hook_name}: {exc}") from None
         except Exception as exc:
