@@ -4,10 +4,10 @@
     python bench/bench_beats.py [--cache /tmp/drumscribe_beats] [--model models/default.pt]
                                 [--enst /work/enst/mixes] [--clips 24] [--changing 8]
 
-Every clip is rendered once with the test-split kits (training.render) from a
+Every clip is rendered once with the test-split kits (drumscribe.training.render) from a
 generated groove whose beat times are known exactly, or from a Groove MIDI
 validation performance (played to a click: beat k at k * 60 / bpm), then run through the
-shipped model (:class:`transcribe.inference.Transcriber`): the tracker sees the
+shipped model (:class:`drumscribe.transcribe.inference.Transcriber`): the tracker sees the
 model's own activations, never the true onsets. Activations are cached in
 ``--cache`` so the tracker can be re-scored in seconds.
 
@@ -60,8 +60,8 @@ class _Recorder:
 
 
 def groove_with_beats(style, seed, duration, tempo):
-    """Events of :func:`training.grooves.generate_groove` and its beat times."""
-    from training import grooves
+    """Events of :func:`drumscribe.training.grooves.generate_groove` and its beat times."""
+    from drumscribe.training import grooves
 
     made = []
     real = np.random.default_rng
@@ -107,9 +107,9 @@ def render_clips(cache: Path, n_constant: int, n_changing: int, seconds: float =
     """Render (once) the evaluation clips into ``cache``; return their manifest."""
     import soundfile as sf
 
-    from training.corpus import TEST_KITS  # noqa: F401  (documents where KITS come from)
-    from training.kits import cached_kit, registry
-    from training.render import accompaniment, render_events
+    from drumscribe.training.corpus import TEST_KITS  # noqa: F401  (documents where KITS come from)
+    from drumscribe.training.kits import cached_kit, registry
+    from drumscribe.training.render import accompaniment, render_events
 
     manifest_path = cache / "clips.json"
     if manifest_path.exists():
@@ -172,9 +172,9 @@ def render_gmd_clips(cache: Path, n: int, gmd_dir, seconds: float = 30.0):
     starting on a bar line."""
     import soundfile as sf
 
-    from training.groove_midi import list_performances, load_events
-    from training.kits import cached_kit, registry
-    from training.render import render_events
+    from drumscribe.training.groove_midi import list_performances, load_events
+    from drumscribe.training.kits import cached_kit, registry
+    from drumscribe.training.render import render_events
 
     path = cache / "gmd.json"
     if path.exists():
@@ -225,7 +225,7 @@ def enst_pieces(folder: Path):
 
 def activations(row, cache: Path, transcriber):
     """The model's activations of a clip (cached as .npz)."""
-    from transcribe.activations import load_activations, save_activations
+    from drumscribe.transcribe.activations import load_activations, save_activations
 
     path = cache / "act" / f"{row['name']}.npz"
     if path.exists():
@@ -260,9 +260,9 @@ def tempo_ok(row, tm):
 def evaluate(rows, cache, transcriber, verbose=True):
     import mir_eval
 
-    from charts.tempo import tempo_map_for_song
-    from transcribe.config import Config
-    from transcribe.pipeline import Postprocessor
+    from drumscribe.charts.tempo import tempo_map_for_song
+    from drumscribe.transcribe.config import Config
+    from drumscribe.transcribe.pipeline import Postprocessor
 
     out = []
     posts = {}
@@ -315,7 +315,7 @@ def main(argv=None):
 
     def transcriber():
         if not tr:
-            from transcribe.inference import Transcriber
+            from drumscribe.transcribe.inference import Transcriber
             tr.append(Transcriber(args.model))
         return tr[0]
     rows = render_clips(cache, args.clips, args.changing)

@@ -29,8 +29,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from calibration.sweep import HistogramStats, event_heights  # noqa: E402
-from plugins.peak_picking import gap_frames  # noqa: E402
+from drumscribe.calibration.sweep import HistogramStats, event_heights  # noqa: E402
+from drumscribe.plugins.peak_picking import gap_frames  # noqa: E402
 
 GRID = np.round(np.arange(0.10, 0.8001, 0.05), 2)
 
@@ -139,8 +139,8 @@ def main(argv=None):
             d_f1 = max(d_f1, abs(cv.at(th)["f1"] - f1_from_sklearn(p, r, t, tg)))
     print(f"frame-level fit: {args.frames:,} frames x {args.classes} classes "
           f"({s.nbytes / 1e6:.0f} MB of float32 scores)\n")
-    print(f"| step | seconds | vs sklearn | vs floor |")
-    print(f"|---|---:|---:|---:|")
+    print("| step | seconds | vs sklearn | vs floor |")
+    print("|---|---:|---:|---:|")
     for name, tt in (("floor: read the arrays once (sum)", t_floor),
                      ("ours: histogram stats + curves + ROC AUC + AP, all classes", t_ours),
                      ("sklearn: precision_recall_curve + roc_auc_score + average_precision_score", t_sk),

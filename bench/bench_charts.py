@@ -37,7 +37,7 @@ def main(argv=None):
     ap.add_argument("--enst", default="/work/enst/mixes")
     ap.add_argument("--out", default="/tmp/drumscribe_charts")
     args = ap.parse_args(argv)
-    from charts.mid_format import read_notes_mid
+    from drumscribe.charts.mid_format import read_notes_mid
 
     songs = sorted(Path(args.cache).glob("clip*.flac"))
     if Path(args.enst).is_dir():
@@ -48,7 +48,7 @@ def main(argv=None):
     out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
-    cmd = [sys.executable, "-m", "transcribe", *map(str, songs), "--chart", str(out / "charts"),
+    cmd = [sys.executable, "-m", "drumscribe.transcribe", *map(str, songs), "--chart", str(out / "charts"),
            "-o", str(out / "midi"), "-q", "--artist", "Bench", "--album", "Bench clips",
            "--genre", "Rock", "--year", "2026"]
     subprocess.run(cmd, check=True, cwd=ROOT)

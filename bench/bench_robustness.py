@@ -52,13 +52,13 @@ def main(argv=None) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from calibration.data import PredictionCache, audio_items, default_cache_dir
-    from calibration.evaluate import group_f1, evaluate
-    from calibration.transforms import AudioTransform
-    from transcribe.config import config_from_dict
-    from transcribe.inference import Transcriber
-    from transcribe.pipeline import Postprocessor
-    from transcribe.vocabulary import GROUPS
+    from drumscribe.calibration.data import PredictionCache, audio_items, default_cache_dir
+    from drumscribe.calibration.evaluate import group_f1, evaluate
+    from drumscribe.calibration.transforms import AudioTransform
+    from drumscribe.transcribe.config import config_from_dict
+    from drumscribe.transcribe.inference import Transcriber
+    from drumscribe.transcribe.pipeline import Postprocessor
+    from drumscribe.transcribe.vocabulary import GROUPS
 
     tr = Transcriber(args.model)
     ck = tr.checkpoint

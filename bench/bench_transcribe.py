@@ -24,10 +24,10 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 torch.set_num_threads(int(sys.argv[4]))
-from transcribe.inference import Transcriber
-from transcribe.audio import load_audio
-from transcribe.pipeline import Postprocessor
-from transcribe.config import Config
+from drumscribe.transcribe.inference import Transcriber
+from drumscribe.transcribe.audio import load_audio
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.config import Config
 variant, model, song = sys.argv[1], sys.argv[2], sys.argv[3]
 tr = Transcriber(model)
 pp = Postprocessor(Config(), tr.classes, tr.checkpoint.fingerprint)
@@ -40,7 +40,7 @@ else:
     feats = tr.extractor.compute(x)
     with torch.inference_mode():
         v = torch.sigmoid(tr.model(feats[None]))[0].numpy()
-    from transcribe.activations import Activations
+    from drumscribe.transcribe.activations import Activations
     act = Activations(v, tr.fps, tr.classes)
 t1 = time.perf_counter()
 res = pp.run(act)

@@ -41,7 +41,7 @@ from typing import Dict, List, Optional, Sequence
 
 import yaml
 
-from transcribe.errors import CalibrationFileError
+from drumscribe.transcribe.errors import CalibrationFileError
 
 FORMAT_VERSION = 2
 """Version of the calibration file format written by this module."""
@@ -83,7 +83,7 @@ class CalibrationFile:
     transfer : dict
         The leave-one-group-out table (plain data), if it was run.
     domain : dict
-        What the calibration material looked like (:mod:`calibration.domain`).
+        What the calibration material looked like (:mod:`drumscribe.calibration.domain`).
     global_threshold : float or None
         The robust single threshold of the same fit (the transfer check's
         "global"; ``scripts/evaluate.py`` compares with it).
@@ -157,7 +157,7 @@ def write_calibration(path, cal: CalibrationFile) -> None:
     OutputError
         If the file cannot be written.
     """
-    from transcribe.io import atomic_write
+    from drumscribe.transcribe.io import atomic_write
 
     data = cal.to_dict()
     validate_calibration_dict(data, path)
@@ -216,10 +216,19 @@ def validate_calibration_dict(data, path="<calibration>") -> CalibrationFile:
     groups = data.get("groups") or {}
     if not isinstance(groups, dict):
         raise CalibrationFileError(f"{path}: 'groups' must be a mapping of name -> class list")
+    owner: Dict[str, str] = {}
     for g, members in groups.items():
         if not isinstance(members, list) or not members or any(m not in classes for m in members):
             raise CalibrationFileError(
                 f"{path}: group {_brief(g)} must list classes of the model ({', '.join(classes)})")
+        if g in classes:
+            raise CalibrationFileError(f"{path}: group {_brief(g)} is named like a class; "
+                                       "re-run calibrate with a group name of its own")
+        for m in members:
+            if m in owner and owner[m] != g:
+                raise CalibrationFileError(f"{path}: class {m!r} is in two groups ({owner[m]} "
+                                           f"and {g}); a class can belong to one group only")
+            owner[m] = g
     thresholds = data.get("thresholds")
     if not isinstance(thresholds, dict):
         raise CalibrationFileError(f"{path}: 'thresholds' must be a mapping of class -> threshold")
@@ -310,11 +319,11 @@ def read_calibration(path, classes: Optional[Sequence[str]] = None,
     CalibrationFileError
         If the file is unreadable, invalid, or made for another model.
     """
-    from transcribe.io import read_yaml
+    from drumscribe.transcribe.io import MAX_YAML_BYTES, read_yaml
 
     path = Path(path)
     data = read_yaml(path, CalibrationFileError, "calibration file",
-                     "check the path or create it with the calibrate command", 10_000_000)
+                     "check the path or create it with the calibrate command", MAX_YAML_BYTES)
     cal = validate_calibration_dict(data, path)
     if classes is not None and list(classes) != cal.classes and not force:
         missing = [c for c in classes if c not in cal.classes]

@@ -1,7 +1,7 @@
 """``calibrate``: fit per-class onset thresholds on validation data.
 
-A thin layer over :mod:`calibration.data`, :mod:`calibration.sweep`,
-:mod:`calibration.objectives` and :mod:`calibration.report`.
+A thin layer over :mod:`drumscribe.calibration.data`, :mod:`drumscribe.calibration.sweep`,
+:mod:`drumscribe.calibration.objectives` and :mod:`drumscribe.calibration.report`.
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import warnings
 from pathlib import Path
 from typing import List, Optional
 
-from transcribe.errors import DrumscribeError
+from drumscribe import __version__
+from drumscribe.transcribe import distributed  # imports Dask only when asked
+from drumscribe.transcribe.cli import HelpFormatter
+from drumscribe.transcribe.errors import DrumscribeError, report_internal_error
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
          "-o calibration.yaml [--group-by folder|folder:N|file|column:NAME [--manifest CSV]] "
@@ -26,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="calibrate", usage=USAGE,
         description="Fit per-class onset thresholds on validation data and write a calibration "
                     "file for transcribe (--calibration) plus an optional analysis report.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("--predictions", metavar="DIR", default=None,
                    help="folder of NAME.npz predictions (transcribe --save-activations) with "
                         "NAME.mid/.tsv/.txt ground truth beside them or in --data")
@@ -78,12 +81,39 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prediction cache for --model (default: ~/.cache/drumscribe/predictions)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (with --model)")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    distributed.add_arguments(p)
     return p
 
 
+MAX_WIDEN = 50
+"""Frames marked on each side of an onset at most (0.5 s at 100 fps)."""
+
+
 def main(argv: Optional[List[str]] = None) -> int:
-    """Run the command; returns 0 (ok), 1 (written, but some files failed) or 2 (usage/setup)."""
+    """Run the command; returns 0 (ok), 1 (written, but some files failed), 2 (usage/setup)
+    or 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP: nothing written)
+    or 70 (internal error: a bug, reported with "internal error, please report")."""
+    from drumscribe.transcribe.cli import _safe_streams
+    from drumscribe.transcribe.signals import exit_code, ignore_signals, interruptible
+
+    counter = {"done": 0}
+    _safe_streams()
+    with interruptible():
+        try:
+            return _main(argv, counter)
+        except KeyboardInterrupt as exc:
+            ignore_signals()
+            print(f"interrupted: {counter['done']} done, rerun to resume", file=sys.stderr)
+            return exit_code(exc)
+        except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+            return report_internal_error("calibrate", exc,
+                                         "--debug" in (sys.argv[1:] if argv is None else argv))
+
+
+def _main(argv: Optional[List[str]], counter) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if bool(args.predictions) == bool(args.model):
@@ -100,8 +130,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error("--manifest needs --group-by column:NAME")
     if not 0.0 <= args.fallback <= 1.0:
         parser.error("--fallback must be in [0, 1]")
-    if args.widen < 0:
-        parser.error("--widen must be >= 0")
+    if not 0 <= args.widen <= MAX_WIDEN:
+        parser.error(f"--widen must be between 0 and {MAX_WIDEN} frames")
+    if not 0 < args.window_ms <= 1000:
+        parser.error(f"--window-ms must be in (0, 1000], got {args.window_ms:g}")
+    distributed.check_arguments(args, parser)
 
     def err(msg):
         print(msg, file=sys.stderr)
@@ -117,37 +150,66 @@ def main(argv: Optional[List[str]] = None) -> int:
     except DrumscribeError as exc:
         err(f"error: --objective: {exc}")
         return 2
-    if not args.window_ms > 0:
-        err(f"error: --window-ms must be > 0, got {args.window_ms}")
-        return 2
     try:
-        return _run(args, objective, say, err)
+        with distributed.client_for(args.workers, args.scheduler) as client:  # None: this process
+            return _run(args, objective, say, err, counter, client)
     except DrumscribeError as exc:
         err(f"error: {exc}")
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
 
 
-def _run(args, objective, say, err) -> int:
-    from transcribe.config import Config, load_config
-    from transcribe.io import check_writable
-    from transcribe.pipeline import Postprocessor
+def _unit(out: Path, rdir: Optional[Path]):
+    from drumscribe.transcribe.io import OutputUnit
+
+    return OutputUnit(out.name, out.parent if str(out.parent) else Path("."),
+                      [rdir.parent if str(rdir.parent) else Path(".")] if rdir else [])
+
+
+def _run(args, objective, say, err, counter, client=None) -> int:
+    from drumscribe.transcribe.config import Config, load_config
+    from drumscribe.transcribe.errors import OutputError
+    from drumscribe.transcribe.io import check_writable
+    from drumscribe.transcribe.pipeline import Postprocessor
 
     from . import data, domain, report, robust, sweep
     from .calfile import write_calibration
     from .objectives import Choice
 
-    out = check_writable(args.output, args.overwrite)
-    if args.report:
-        rdir = Path(args.report)
-        if rdir.exists() and any(rdir.iterdir()) and not args.overwrite:
-            raise DrumscribeError(f"{rdir}: report folder exists and is not empty; pass --overwrite "
-                                  "or choose another --report")
+    out = Path(args.output)
+    rdir = Path(args.report) if args.report else None
+    if out.is_dir():
+        raise OutputError(f"{out}: -o names a folder; give the calibration file to write "
+                          "(e.g. calibration.yaml)")
+    if rdir is not None and rdir.exists() and not rdir.is_dir():
+        raise OutputError(f"{rdir}: --report names a file, not a folder; choose a folder for "
+                          "the report")
+    unit = _unit(out, rdir)
+    if out.parent.is_dir() and unit.recover() == "finished":
+        say(f"finished writing {out}" + (f" and report {rdir}/" if rdir else "")
+            + " from an interrupted run")
+        return 0
+    from drumscribe.transcribe.io import _remove, stale_temporaries
+
+    for tmp in stale_temporaries(out):
+        _remove(tmp)
+    check_writable(out, args.overwrite)
+    if rdir is not None and rdir.exists() and any(rdir.iterdir()) and not args.overwrite:
+        raise DrumscribeError(f"{rdir}: report folder exists and is not empty; pass --overwrite "
+                              "or choose another --report")
     cfg = load_config(args.config) if args.config else Config()
     if args.model:
-        from transcribe.inference import Transcriber
+        from drumscribe.transcribe.inference import Transcriber
 
         transcriber = Transcriber(args.model, device=args.device)
         cache = data.PredictionCache(transcriber, args.cache_dir or data.default_cache_dir())
+        if client is not None:  # the model runs on the workers, loaded once by each
+            from .distributed import RemoteCache
+
+            cache = RemoteCache(args.model, transcriber.checkpoint.fingerprint,
+                                args.cache_dir or data.default_cache_dir(), args.device)
         items, skipped = [], []
         for d in args.data:
             i, s = data.audio_items(d, cache)
@@ -161,7 +223,7 @@ def _run(args, objective, say, err) -> int:
         model_classes = fingerprint = None
         for it in items:
             try:
-                act = it.load()
+                act = getattr(it.load, "unchecked", it.load)()
             except DrumscribeError:
                 continue
             model_classes, fingerprint = act.classes, act.model_fingerprint
@@ -177,16 +239,34 @@ def _run(args, objective, say, err) -> int:
     post = Postprocessor(cfg, model_classes, fingerprint, plugins=args.plugin,
                          disable=args.disable_plugin)
     groups = dict(cfg.postprocessing.class_groups)
-    progress = None
-    if not args.quiet:
+    def progress(xs):
         from tqdm import tqdm
 
-        def progress(xs):
-            return tqdm(xs, desc="calibrate", unit="file", file=sys.stderr)
+        for x in tqdm(xs, desc="calibrate", unit="file", file=sys.stderr, disable=args.quiet):
+            yield x
+            counter["done"] += 1
 
+    shown = set()
+
+    def show(caught):
+        for w in caught:
+            line = f"warning: {w.message}"
+            if line not in shown:
+                shown.add(line)
+                err(line)
+
+    sweep_files, confusion = sweep.sweep, sweep.confusion
+    if client is not None:  # the same two passes, one task per file
+        from .distributed import runners
+
+        sweep_files, confusion = runners(client, cfg, model_classes, fingerprint, args.plugin,
+                                         args.disable_plugin)
     collector = domain.Collector(audio=not args.no_audio_stats)
-    result = sweep.sweep(items, post, level=args.level, window_ms=args.window_ms,
-                         widen=args.widen, progress=progress, warn=err, describe=collector)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", data.DataWarning)
+        result = sweep_files(items, post, level=args.level, window_ms=args.window_ms,
+                             widen=args.widen, progress=progress, warn=err, describe=collector)
+    show(caught)
     result.skipped = list(skipped)
     result.domain = collector.profile()
     fit = robust.fit(result.by_group, objective, args.min_support, args.fallback, args.bootstrap,
@@ -204,8 +284,9 @@ def _run(args, objective, say, err) -> int:
     choices = {c: Choice(t, fit.classes[c].support > 0, fit.classes[c].note)
                for c, (t, _) in shipped.items()}
     methods = {c: m for c, (_, m) in shipped.items()}
-    conf = sweep.confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
-                           args.window_ms)
+    with warnings.catch_warnings(record=True):
+        conf = confusion(items, post, {c: ch.threshold for c, ch in choices.items()},
+                         args.window_ms)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         summary = report.class_summary(result, choices, groups, conf, fit=fit, methods=methods)
@@ -215,10 +296,25 @@ def _run(args, objective, say, err) -> int:
     cal = report.build_calibration(result, choices, summary, objective, args.window_ms,
                                    args.fallback, groups, cfg.postprocessing.disabled_classes,
                                    post.context.onset_plugins, fit, tr, result.domain)
-    write_calibration(out, cal)
-    if args.report:
-        report.write_report(args.report, result, choices, summary, objective, args.window_ms,
-                            conf, groups, args.fallback, transfer=tr, fit=fit)
+    try:  # the calibration file and its report appear together or not at all
+        write_calibration(unit.stage(out), cal)
+        if rdir is not None:
+            staged = unit.stage(rdir)
+            staged.mkdir()
+            report.write_report(staged, result, choices, summary, objective, args.window_ms,
+                                conf, groups, args.fallback, transfer=tr, fit=fit)
+        unit.commit()
+    except DrumscribeError as exc:
+        msg = unit.public(str(exc))
+        unit.discard()
+        raise type(exc)(msg) from None
+    except OSError as exc:  # a report writer that let an OSError through
+        unit.discard()
+        raise OutputError(f"{rdir or out}: cannot write the report ({exc.strerror or exc}); "
+                          "free space or choose another folder, then rerun") from None
+    except BaseException:
+        unit.discard()
+        raise
     say(f"calibrated {len(result.classes)} classes on {len(result.files)} files in {n_groups} "
         f"groups (objective {objective}, {result.level} level, ±{args.window_ms:g} ms, "
         f"picker {result.picker})")
@@ -231,7 +327,8 @@ def _run(args, objective, say, err) -> int:
         if ch.note:
             say(f"note: {c}: {ch.note}")
     say("calibration material: " + "; ".join(x.strip() for x in domain.describe(result.domain)[:4]))
-    say(f"wrote {out}" + (f" and report {args.report}/ (report.html)" if args.report else ""))
+    say(f"wrote {out}" + (f" and the report in {Path(args.report)}/ (report.html)"
+                          if args.report else ""))
     return 1 if result.failed else 0
 
 

@@ -9,7 +9,7 @@
     runs once per file and its predictions are cached under
     ``CACHE/<model sha256[:16]>/<audio sha256>.npz``, so a second calibration
     of the same model on the same audio reads the cache. With an audio
-    transform (:mod:`calibration.transforms`) the file is
+    transform (:mod:`drumscribe.calibration.transforms`) the file is
     ``<audio sha256>.<transform key>.npz``.
 """
 
@@ -17,15 +17,43 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
-from transcribe.activations import load_activations, save_activations
-from transcribe.annotations import ANNOTATION_EXTENSIONS
-from transcribe.audio import AUDIO_EXTENSIONS
-from transcribe.errors import DrumscribeError
+import warnings
+
+from drumscribe.transcribe.activations import load_activations, save_activations
+from drumscribe.transcribe.annotations import ANNOTATION_EXTENSIONS, read_annotations, suspicious_annotations
+from drumscribe.transcribe.audio import AUDIO_EXTENSIONS
+from drumscribe.transcribe.errors import DrumscribeError
 
 from .sweep import Item
 
+
+
+class DataWarning(UserWarning):
+    """Something in the validation data looks wrong but the file is still used."""
+
+
+def checked(load: Callable, annotation) -> Callable:
+    """``load`` followed by a check of the ground truth against the audio's length.
+
+    Ground truth whose every onset lies beyond the audio (mostly times in
+    milliseconds) makes the file fail with an :class:`AnnotationError`; some
+    onsets beyond it, or duplicated onsets, give a :class:`DataWarning`.
+    """
+    from drumscribe.transcribe.errors import AnnotationError
+
+    def run():
+        act = load()
+        ann = read_annotations(annotation)
+        found, error = suspicious_annotations(ann, act.duration)
+        if error:
+            raise AnnotationError(f"{annotation}: {error}")
+        for w in found:
+            warnings.warn(DataWarning(f"{annotation}: {w}"))
+        return act
+    run.unchecked = load
+    return run
 
 
 def default_cache_dir() -> Path:
@@ -86,7 +114,7 @@ def prediction_items(pred_dir, data_dir=None) -> Tuple[List[Item], List[Tuple[st
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"
                                     + (f" or in {', '.join(map(str, datas))}" if datas else "")))
             continue
-        items.append(Item(str(f), (lambda p=f: load_activations(p)), ann))
+        items.append(Item(str(f), checked(lambda p=f: load_activations(p), ann), ann))
     return items, skipped
 
 
@@ -95,9 +123,9 @@ class PredictionCache:
 
     Parameters
     ----------
-    transcriber : transcribe.inference.Transcriber
+    transcriber : drumscribe.transcribe.inference.Transcriber
     cache_dir : path-like
-    transform : calibration.transforms.AudioTransform, optional
+    transform : drumscribe.calibration.transforms.AudioTransform, optional
         Applied to the decoded samples before the model (the whole file is
         loaded at once then); its ``key`` is part of the cache file name.
     """
@@ -112,7 +140,7 @@ class PredictionCache:
 
     def path_for(self, audio_path) -> Path:
         """Where the predictions of ``audio_path`` are cached."""
-        from transcribe.model import file_sha256
+        from drumscribe.transcribe.model import file_sha256
 
         tag = f".{self.transform.key}" if self.transform is not None else ""
         return self.folder / f"{file_sha256(audio_path)}{tag}.npz"
@@ -140,7 +168,7 @@ class PredictionCache:
     def _run(self, audio_path):
         if self.transform is None:
             return self.transcriber.activations_from_file(audio_path)
-        from transcribe.audio import load_audio
+        from drumscribe.transcribe.audio import load_audio
 
         sr = self.transcriber.checkpoint.features.sample_rate
         samples = self.transform(load_audio(audio_path, sr), sr)
@@ -166,7 +194,7 @@ def audio_items(data_dir, cache: PredictionCache) -> Tuple[List[Item], List[Tupl
         if ann is None:
             skipped.append((str(f), f"no ground truth {f.stem}.mid/.tsv/.txt next to it"))
             continue
-        items.append(Item(str(f), (lambda p=f: cache.load(p)), ann))
+        items.append(Item(str(f), checked(lambda p=f: cache.load(p), ann), ann))
     return items, skipped
 
 

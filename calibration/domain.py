@@ -103,8 +103,8 @@ def audio_features_of(samples: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Op
 
 def audio_features(path, max_seconds: float = MAX_SECONDS) -> Optional[Dict[str, float]]:
     """:func:`audio_features_of` the first ``max_seconds`` of an audio file; None if unreadable."""
-    from transcribe.audio import stream_audio
-    from transcribe.errors import DrumscribeError
+    from drumscribe.transcribe.audio import stream_audio
+    from drumscribe.transcribe.errors import DrumscribeError
 
     try:
         blocks, n = [], 0
@@ -123,7 +123,7 @@ def audio_features(path, max_seconds: float = MAX_SECONDS) -> Optional[Dict[str,
 
 def activation_features(activations) -> Dict[str, Optional[float]]:
     """Per class, the 90th percentile of candidate peak heights above 0.1 (None if < 5 peaks)."""
-    from plugins.peak_picking import candidate_peaks
+    from drumscribe.plugins.peak_picking import candidate_peaks
 
     out = {}
     for j, c in enumerate(activations.classes):

@@ -14,9 +14,9 @@ from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
-from transcribe.config import Config
-from transcribe.pipeline import Postprocessor
-from transcribe.vocabulary import GROUPS, group_of, is_core
+from drumscribe.transcribe.config import Config
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.vocabulary import GROUPS, group_of, is_core
 
 from .metrics import count_matches
 from .sweep import onsets_by_class
@@ -74,7 +74,7 @@ def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Op
 
     Parameters
     ----------
-    items : iterable of calibration.sweep.Item
+    items : iterable of drumscribe.calibration.sweep.Item
         Each with ``load()`` -> Activations and ``annotation`` path.
     thresholds : mapping of class -> float, optional
         Thresholds to use; default: what the plugins choose (calibration
@@ -86,7 +86,7 @@ def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Op
     """
     from tqdm import tqdm
 
-    from transcribe.annotations import read_annotations
+    from drumscribe.transcribe.annotations import read_annotations
 
     ev = Evaluation()
     pp = postprocessor

@@ -4,8 +4,8 @@ Everything here maps arrays to arrays and checks its inputs. The exact curves
 follow scikit-learn's definitions (``precision_recall_curve``, ``roc_auc_score``,
 ``average_precision_score``); onset matching follows
 ``mir_eval.onset.f_measure``. The streaming statistics in
-:mod:`calibration.sweep` produce :class:`Curve` objects, which the objectives in
-:mod:`calibration.objectives` optimise.
+:mod:`drumscribe.calibration.sweep` produce :class:`Curve` objects, which the objectives in
+:mod:`drumscribe.calibration.objectives` optimise.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.errors import DrumscribeError
 
 
 class MetricError(DrumscribeError):

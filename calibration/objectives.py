@@ -28,8 +28,8 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from transcribe.errors import DrumscribeError
-from transcribe.vocabulary import is_core
+from drumscribe.transcribe.errors import DrumscribeError
+from drumscribe.transcribe.vocabulary import is_core
 
 from .metrics import Curve
 

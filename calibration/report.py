@@ -16,7 +16,7 @@ Report folder contents:
     guard), cross-class confusion, and the YAML snippet to paste into a
     transcribe config.
 ``report.html``
-    One self-contained page (:mod:`calibration.html`): hoverable P/R/F1 curves
+    One self-contained page (:mod:`drumscribe.calibration.html`): hoverable P/R/F1 curves
     per class with the chosen point, the summary, transfer and confusion
     tables.
 """
@@ -32,7 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from transcribe.vocabulary import is_core
+from drumscribe.transcribe.vocabulary import is_core
 
 from .calfile import CalibrationFile
 from .metrics import Curve, safe_mean
@@ -140,13 +140,13 @@ def class_summary(result, choices: Dict[str, Choice], groups: Optional[Dict[str,
 
     Parameters
     ----------
-    result : calibration.sweep.SweepResult
+    result : drumscribe.calibration.sweep.SweepResult
     choices : dict of str -> Choice
     groups : dict, optional
         Class groups (a group is core when a member is).
     confusion_info : tuple, optional
-        ``(classes, misses, table)`` from :func:`calibration.sweep.confusion`.
-    fit : calibration.robust.Fit, optional
+        ``(classes, misses, table)`` from :func:`drumscribe.calibration.sweep.confusion`.
+    fit : drumscribe.calibration.robust.Fit, optional
         The robust fit (interval, support weight, notes).
     methods : dict of str -> str, optional
         Where each shipped threshold comes from (per-class, global, fixed 0.5).
@@ -266,7 +266,7 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
 
 
 def transfer_dict(tr) -> dict:
-    """Plain data of a :class:`calibration.robust.Transfer` (for the calibration file)."""
+    """Plain data of a :class:`drumscribe.calibration.robust.Transfer` (for the calibration file)."""
     return {"folds": int(tr.folds),
             "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
             "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
@@ -465,7 +465,7 @@ def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, 
                  objective: Objective, window_ms: float, confusion_info=None, groups=None,
                  fallback: float = 0.5, transfer=None, fit=None) -> List[Path]:
     """Write the report folder; returns the paths written."""
-    from transcribe.io import atomic_write
+    from drumscribe.transcribe.io import atomic_write
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -510,7 +510,7 @@ def _plots(folder: Path, result, choices) -> List[Path]:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from transcribe.io import atomic_write
+    from drumscribe.transcribe.io import atomic_write
 
     curves = result.curves()
     classes = list(result.classes)

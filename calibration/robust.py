@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from transcribe.vocabulary import is_core
+from drumscribe.transcribe.vocabulary import is_core
 
 from .metrics import MetricError
 from .objectives import GAME_TARGETS, GLOBAL_WEIGHTS, Objective

@@ -26,7 +26,7 @@ Event level, whole stage
     (:class:`GridStats`), so calibration sees exactly what ``transcribe`` does.
 
 Groups
-    Counts are also kept per group of files (:class:`calibration.robust.GroupStats`,
+    Counts are also kept per group of files (:class:`drumscribe.calibration.robust.GroupStats`,
     1024 thresholds), for the robust fit and the leave-one-group-out check.
 """
 
@@ -37,8 +37,8 @@ from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from plugins.peak_picking import candidate_peaks
-from transcribe.errors import DrumscribeError
+from drumscribe.plugins.peak_picking import candidate_peaks
+from drumscribe.transcribe.errors import DrumscribeError
 
 from .metrics import Curve, MetricError, _ap_from_cumulative, _greedy_match, _roc_auc_from_cumulative, frame_targets
 
@@ -372,13 +372,13 @@ class SweepResult:
         Files that could not be read, and the error.
     picker : str
         "peak_picking (nested sweep)" or the plugin name with "(grid sweep)".
-    by_group : calibration.robust.GroupStats or None
+    by_group : drumscribe.calibration.robust.GroupStats or None
         Counts per group at the calibration level (what the robust fit and
         the transfer check use).
     group_of : dict of str -> str
         Group of each file used.
     domain : dict
-        Description of the material (:mod:`calibration.domain`), when measured.
+        Description of the material (:mod:`drumscribe.calibration.domain`), when measured.
     """
 
     classes: List[str]
@@ -435,15 +435,15 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
     """Stream over validation files and collect threshold statistics.
 
     Every onset counted comes from the postprocessing stage that
-    ``transcribe`` runs (:class:`~transcribe.pipeline.Postprocessor`): its
+    ``transcribe`` runs (:class:`~drumscribe.transcribe.pipeline.Postprocessor`): its
     transforms, then either the picker's declared candidates (exact at every
-    threshold, when :meth:`~transcribe.pipeline.Postprocessor.candidates`
+    threshold, when :meth:`~drumscribe.transcribe.pipeline.Postprocessor.candidates`
     allows it) or its pick and filter hooks at each threshold of ``grid``.
 
     Parameters
     ----------
     items : iterable of Item
-    postprocessor : transcribe.pipeline.Postprocessor
+    postprocessor : drumscribe.transcribe.pipeline.Postprocessor
     level : {"event", "frame"}
     window_ms : float > 0
         Onset matching tolerance.
@@ -470,7 +470,7 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
     DrumscribeError
         If no file could be used.
     """
-    from transcribe.annotations import read_annotations
+    from drumscribe.transcribe.annotations import read_annotations
 
     from .robust import GroupStats
 
@@ -598,7 +598,7 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
     table : np.ndarray of int, shape (n, n)
         ``table[a, b]``: misses of class a near a detection of class b.
     """
-    from transcribe.annotations import read_annotations
+    from drumscribe.transcribe.annotations import read_annotations
 
     groups = dict(postprocessor.config.postprocessing.class_groups)
     window = window_ms / 1000.0

@@ -3,7 +3,7 @@
 A transform maps a mono float32 array at the model's rate to another one. It
 has a ``key`` that names it in the prediction cache, so the predictions of the
 transformed audio never mix with those of the original
-(:class:`calibration.data.PredictionCache`).
+(:class:`drumscribe.calibration.data.PredictionCache`).
 
 These are evaluation tools (``scripts/evaluate.py --lowpass/--gain-db``,
 ``bench/bench_robustness.py``): the transform is applied to the whole file at

@@ -41,7 +41,7 @@ from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from transcribe.vocabulary import GROUPS, group_of
+from drumscribe.transcribe.vocabulary import GROUPS, group_of
 
 GROUP_WEIGHTS = {"kick": 1.0, "snare": 1.0, "hihat": 0.5, "toms": 0.6, "cymbals": 0.6}
 """Envelope weight of each vocabulary group (classes outside it weigh 0.5)."""

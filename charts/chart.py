@@ -34,12 +34,12 @@ from typing import Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 
-from transcribe.errors import ConfigError, DrumscribeError
-from transcribe.hookspecs import Onset
+from drumscribe.transcribe.errors import ConfigError, DrumscribeError
+from drumscribe.transcribe.hookspecs import Onset
 from . import events as song_events
 from .quantize import QuantizeReport, grid_divisions, quantize_onsets
 from .tempo import TempoMap
-from transcribe.vocabulary import group_of
+from drumscribe.transcribe.vocabulary import group_of
 
 PAD_LANES = ("yellow", "blue", "green")
 LANES = ("kick", "red") + PAD_LANES

@@ -1,7 +1,7 @@
 """What a chart needs besides gems: sections, Star Power phrases and drum fills.
 
 All three work on bars of the chart (tick 0 is a downbeat, see
-:mod:`charts.tempo`), in beats from tick 0, and read only the gems:
+:mod:`drumscribe.charts.tempo`), in beats from tick 0, and read only the gems:
 
 - **Sections** start where the drum pattern changes. Each bar is described by
   the lanes it plays at each sixteenth (a 5 x 4*numerator count matrix of the

@@ -3,7 +3,7 @@
 :func:`write_chart_folder` checks every target before writing anything and
 writes each file atomically, so a failure never leaves a partial folder. The
 audio is written as OGG Vorbis (``song.ogg``, what Clone Hero and YARG play
-best) with the tempo map's leading silence (:attr:`charts.tempo.TempoMap.pad_s`)
+best) with the tempo map's leading silence (:attr:`drumscribe.charts.tempo.TempoMap.pad_s`)
 put in front, so tick 0 is a downbeat and the first note comes at least 2 s in.
 """
 
@@ -15,8 +15,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from transcribe.errors import OutputError
-from transcribe.io import atomic_write, check_writable
+from drumscribe.transcribe.errors import OutputError
+from drumscribe.transcribe.io import atomic_write, check_writable
 
 from .chart import PLAYABLE_AUDIO, Chart
 from .chart_format import chart_text
@@ -56,7 +56,7 @@ def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
     try:
         data, rate = sf.read(str(audio_path), dtype="float32", always_2d=True)
     except Exception:  # formats libsndfile cannot read: our own decoder (mono)
-        from transcribe.audio import load_audio
+        from drumscribe.transcribe.audio import load_audio
         try:
             data, rate = load_audio(audio_path, OGG_RATE)[:, None], OGG_RATE
         except Exception as exc:
@@ -99,7 +99,7 @@ def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = 
     overwrite : bool
     chart_format : ``"mid"`` or ``"chart"``
     album_art : (bytes, ext), optional
-        From :func:`charts.metadata.read_tags`.
+        From :func:`drumscribe.charts.metadata.read_tags`.
 
     Raises
     ------

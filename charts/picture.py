@@ -1,7 +1,7 @@
 """A picture of a chart as the game shows it: a highway per difficulty, read back from
 the chart folder's notes.mid (or notes.chart).
 
-    python -m charts.picture "charts/My Song" docs/chart.png [--bars 8] [--start-bar 4]
+    python -m drumscribe.charts.picture "charts/My Song" docs/chart.png [--bars 8] [--start-bar 4]
 
 Lanes left to right: red, yellow, blue, green; the kick is a bar across the
 highway. Cymbals are round gems, snare and toms square ones; accents are larger, ghosts

@@ -18,8 +18,8 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from transcribe.errors import DrumscribeError
-from transcribe.hookspecs import Onset
+from drumscribe.transcribe.errors import DrumscribeError
+from drumscribe.transcribe.hookspecs import Onset
 from .tempo import TempoMap
 
 FINE_DIVISIONS = 48
@@ -128,7 +128,7 @@ def quantize_onsets(onsets: Sequence[Onset], tempo_map: TempoMap, grid: Sequence
 
     Examples
     --------
-    >>> from charts.tempo import fixed_tempo
+    >>> from drumscribe.charts.tempo import fixed_tempo
     >>> tm = fixed_tempo(120, 0.0, 10.0)
     >>> r = quantize_onsets([Onset(0.26, "kick", 100, 0.9)], tm)
     >>> r.notes[0].position, round(r.notes[0].shift_ms, 1)

@@ -3,7 +3,7 @@
 A chart needs a beat grid: every gem sits on a tick, and ticks are counted in
 beats. This module turns a song's drum activations into a :class:`TempoMap`
 (beat times, the first downbeat, the time signature, a confidence) with the
-tracker of :mod:`charts.beats`, or builds one from a fixed BPM or from another
+tracker of :mod:`drumscribe.charts.beats`, or builds one from a fixed BPM or from another
 MIDI file's tempo map.
 
 Tick 0 is a downbeat at or before the start of the audio: the chart folder's
@@ -23,7 +23,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.errors import DrumscribeError
 
 from . import beats as beat_tracker
 
@@ -37,7 +37,7 @@ MIN_ONSETS = 8
 """Fewer onsets than this are not tracked; the map is the default BPM."""
 
 OCTAVE_MARGIN = 0.03
-"""Below this score margin (:attr:`charts.beats.TempoEstimate.margin`) the warning
+"""Below this score margin (:attr:`drumscribe.charts.beats.TempoEstimate.margin`) the warning
 names the tempo relative that fitted almost as well."""
 
 
@@ -227,7 +227,7 @@ def _default_map(bpm, onset_times, duration, numerator, why) -> TempoMap:
 def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
                 duration: Optional[float] = None, onset_times: Optional[Sequence[float]] = None,
                 numerator: int = 4, song: str = "") -> TempoMap:
-    """Track beats and downbeats in drum activations (:func:`charts.beats.track`).
+    """Track beats and downbeats in drum activations (:func:`drumscribe.charts.beats.track`).
 
     Parameters
     ----------
@@ -251,7 +251,7 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
         With ``source="tracked"``, or ``"default"`` (120 BPM) when there are
         fewer than :data:`MIN_ONSETS` onsets or fewer than 4 beats. Tempo
         events only where a straight line no longer fits the beats
-        (:func:`charts.beats.segment_tempo`); ``confidence`` is the share of
+        (:func:`drumscribe.charts.beats.segment_tempo`); ``confidence`` is the share of
         onset strength on the grid beyond chance times the share of beats
         that an onset supports.
 
@@ -389,7 +389,7 @@ def fixed_tempo(bpm: float, offset: float, duration: float, numerator: int = 4,
 def best_offset(bpm: float, values: np.ndarray, classes: Sequence[str], fps: float,
                 numerator: int = 4) -> float:
     """First-downbeat time for a given BPM: the phase with most onset strength on
-    the beats, then the bar position from :func:`charts.beats.bar_positions`."""
+    the beats, then the bar position from :func:`drumscribe.charts.beats.bar_positions`."""
     oss = beat_tracker.onset_strength(values, classes, fps)
     env = oss.env
     p = 60.0 / bpm

@@ -8,7 +8,7 @@ warning with ``--force``). Classes without a fitted threshold fall through to
 lower-priority layers.
 
 Domain guard: when the file describes its calibration material
-(:mod:`calibration.domain`), each song's audio and activations are compared
+(:mod:`drumscribe.calibration.domain`), each song's audio and activations are compared
 with it and a song out of that range gets a one-line warning naming the song
 and the calibration file (``plugins_config: {calibrated: {domain_guard: false}}``
 turns it off; it reads the first 30 s of each song once more).
@@ -16,9 +16,9 @@ turns it off; it reads the first 30 s of each song once more).
 
 from pathlib import Path
 
-from calibration.calfile import read_calibration, setup_mismatches
-from transcribe.errors import CalibrationFileError
-from transcribe.hookspecs import PRIORITY_CALIBRATION, ThresholdLayer, hookimpl
+from drumscribe.calibration.calfile import read_calibration, setup_mismatches
+from drumscribe.transcribe.errors import CalibrationFileError
+from drumscribe.transcribe.hookspecs import PRIORITY_CALIBRATION, ThresholdLayer, hookimpl
 
 _KEY = "calibrated.file"
 
@@ -44,7 +44,7 @@ def drumscribe_configure(context):
 
 def domain_warning(cal, path, activations) -> str:
     """The one-line domain warning for a song, or "" when it is within the calibration's range."""
-    from calibration import domain
+    from drumscribe.calibration import domain
 
     if not cal.domain:
         return ""

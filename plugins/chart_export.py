@@ -3,7 +3,7 @@
 The bridge between the core transcription and the chart engine (the
 ``charts`` package, which ``transcribe`` never imports). Active when
 ``transcribe ... --chart DIR`` asks for it (``"chart"`` in
-``context.state["exports"]``). For each song it writes ``DIR/<stem>/`` (or
+``context.run.exports``). For each song it writes ``DIR/<stem>/`` (or
 ``DIR`` itself with ``subfolder: false``) holding ``notes.mid`` (or
 ``notes.chart`` with ``--chart-format chart``), ``song.ini``, the audio as
 ``song.ogg`` and ``album.jpg``/``.png`` when the file carries art. Title,
@@ -24,8 +24,11 @@ Configuration (``plugins_config.chart``; see ``docs/charts.md``)::
         chart_format: mid                 # or chart
         star_power: true                  # also fills, sections, album_art
 
-``--bpm``, ``--offset`` and ``--tempo-from`` arrive here as ``bpm``, ``offset``
-and ``tempo_from``. Warnings (default tempo, short lead-in, low tracking
+The plugin adds ``--bpm``, ``--offset``, ``--tempo-from``, ``--chart-format`` and
+``--title``/``--artist``/``--album``/``--genre``/``--year`` to ``transcribe``
+(``drumscribe_add_arguments``); given, they beat the config's ``bpm``,
+``offset``, ``tempo_from``, ``chart_format``, ``name``, ``artist``, ... (read
+from ``context.run``). Warnings (default tempo, short lead-in, low tracking
 confidence, unmapped classes) are printed to stderr.
 """
 
@@ -34,21 +37,47 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from charts import chart as charts
-from charts import folder as chart_folder
-from charts.metadata import read_tags
-from charts.tempo import tempo_map_for_song
-from transcribe.errors import OutputError
-from transcribe.hookspecs import hookimpl
+from drumscribe.charts import chart as charts
+from drumscribe.charts import folder as chart_folder
+from drumscribe.charts.metadata import read_tags
+from drumscribe.charts.tempo import tempo_map_for_song
+from drumscribe.transcribe.errors import OutputError
+from drumscribe.transcribe.hookspecs import hookimpl
 
 NAME = "chart"
+CLI_OPTIONS = ("bpm", "offset", "tempo_from", "chart_format", "title", "artist", "album",
+               "genre", "year")
+"""Command-line options of this plugin (``context.run`` dests)."""
+CONFIG_KEY = {"title": "name"}
+"""The ``plugins_config.chart`` key of an option, where it differs from its dest."""
+
+
+@hookimpl
+def drumscribe_add_arguments(parser):
+    """``--bpm``, ``--offset``, ``--tempo-from``: the chart's tempo map."""
+    parser.add_argument("--bpm", type=float, default=None,
+                        help="chart: fixed tempo instead of beat tracking (20..400)")
+    parser.add_argument("--offset", type=float, default=None,
+                        help="chart: time of the first downbeat in seconds (with --bpm)")
+    parser.add_argument("--tempo-from", default=None, metavar="MIDI",
+                        help="chart: take the tempo map from this MIDI file")
+    parser.add_argument("--chart-format", choices=("mid", "chart"), default=None,
+                        help="chart: write notes.mid (default) or notes.chart, never both")
+    for tag in ("title", "artist", "album", "genre", "year"):
+        parser.add_argument(f"--{tag}", default=None,
+                            help=f"chart: the song's {tag} (default: the audio file's tags)")
 
 
 def options(context) -> charts.ChartOptions:
     """The validated options, parsed once per run."""
     store = context.store.setdefault(NAME, {})
     if "options" not in store:
-        store["options"] = charts.chart_options(context.plugin_config(NAME))
+        given = {CONFIG_KEY.get(k, k): context.run.option(k) for k in CLI_OPTIONS
+                 if context.run.option(k) is not None}
+        where = f"plugins_config.{NAME}" + (
+            " or " + "/".join("--" + k.replace("_", "-") for k in CLI_OPTIONS
+                              if context.run.option(k) is not None) if given else "")
+        store["options"] = charts.chart_options({**context.plugin_config(NAME), **given}, where)
     return store["options"]
 
 
@@ -90,7 +119,7 @@ def drumscribe_configure(context):
 @hookimpl
 def drumscribe_export(onsets, activations, audio_path, out_dir, context):
     """Write the chart folder when ``--chart`` asked for it."""
-    if "chart" not in context.state.get("exports", ()):
+    if "chart" not in context.run.exports:
         return None
     opts = options(context)
     audio = Path(audio_path)
@@ -111,7 +140,7 @@ def drumscribe_export(onsets, activations, audio_path, out_dir, context):
                         f"without them; pass {' '.join('--' + k for k in missing)}")
     for w in warnings:
         warn(context, f"{audio.name}: {w}")
-    overwrite = bool(context.state.get("overwrite")) or opts.overwrite  # --overwrite or config
+    overwrite = context.run.overwrite or opts.overwrite  # --overwrite or config
     try:
         paths = chart_folder.write_chart_folder(folder, chart, audio if copy else None, overwrite,
                                                 opts.chart_format, art if opts.album_art else None)

@@ -9,7 +9,7 @@ note (``export.note_map.<group>``, or the first member's note).
 
 import numpy as np
 
-from transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.hookspecs import hookimpl
 
 
 def merge_groups(values, classes, groups, disabled=()):
@@ -55,6 +55,6 @@ def drumscribe_transform_activations(activations, context):
     values, classes = merge_groups(activations.values, activations.classes, p.class_groups,
                                    p.disabled_classes)
     if not classes:
-        from transcribe.errors import ConfigError
+        from drumscribe.transcribe.errors import ConfigError
         raise ConfigError("disabled_classes removes every class; keep at least one")
     return activations.replace(values, classes)

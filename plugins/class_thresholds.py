@@ -1,7 +1,7 @@
 """Built-in: per-class thresholds from the config (``postprocessing.class_thresholds``)
 and from the command line (``--threshold CLASS=T``, highest priority of all)."""
 
-from transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_CONFIG, ThresholdLayer, hookimpl
+from drumscribe.transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_CONFIG, ThresholdLayer, hookimpl
 
 
 @hookimpl
@@ -13,8 +13,8 @@ def drumscribe_thresholds(classes, context):
         layers.append(ThresholdLayer(
             {c: v for c, v in cfg.postprocessing.class_thresholds.items() if c in classes},
             f"config class_thresholds ({cfg.path or 'config'})", PRIORITY_CONFIG))
-    if cfg.cli_class_thresholds:
+    if context.run.class_thresholds:
         layers.append(ThresholdLayer(
-            {c: v for c, v in cfg.cli_class_thresholds.items() if c in classes},
+            {c: v for c, v in context.run.class_thresholds.items() if c in classes},
             "command line --threshold CLASS=T", PRIORITY_COMMAND_LINE + 1))
     return layers or None

@@ -5,7 +5,7 @@ lowest-priority fallback; ``--threshold T`` on the command line overrides
 everything.
 """
 
-from transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_GLOBAL, ThresholdLayer, hookimpl
+from drumscribe.transcribe.hookspecs import PRIORITY_COMMAND_LINE, PRIORITY_GLOBAL, ThresholdLayer, hookimpl
 
 
 @hookimpl
@@ -13,7 +13,7 @@ def drumscribe_thresholds(classes, context):
     """Offer the global fallback and the command line's global threshold."""
     layers = [ThresholdLayer({c: context.config.postprocessing.onset_threshold for c in classes},
                              "postprocessing.onset_threshold", PRIORITY_GLOBAL)]
-    if context.config.cli_threshold is not None:
-        layers.append(ThresholdLayer({c: context.config.cli_threshold for c in classes},
+    if context.run.threshold is not None:
+        layers.append(ThresholdLayer({c: context.run.threshold for c in classes},
                                      "command line --threshold", PRIORITY_COMMAND_LINE))
     return layers

@@ -20,7 +20,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from transcribe.hookspecs import Candidates, Onset, hookimpl
+from drumscribe.transcribe.hookspecs import Candidates, Onset, hookimpl
 
 
 def gap_frames(min_gap_ms: float, fps: float) -> int:

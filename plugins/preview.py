@@ -1,7 +1,7 @@
 """Built-in export: ``<stem>.png``, a picture of what the transcription saw.
 
 Active with ``transcribe ... --preview`` (``"preview"`` in
-``context.state["exports"]``); the picture goes next to the MIDI file. Top: the
+``context.run.exports``); the picture goes next to the MIDI file. Top: the
 activations of every class as a heat map, the picked onsets as dots and the
 beat grid (downbeats bold). Bottom: each class's activation curve in its own
 band with its threshold as a dashed line and its onsets as ticks. The beat grid
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from transcribe.hookspecs import hookimpl
-from transcribe.io import atomic_write, check_writable
+from drumscribe.transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.io import atomic_write, check_writable
 
 
 def render_preview(path, activations, thresholds, onsets, tempo_map=None, title: str = "") -> None:
@@ -83,14 +83,14 @@ def render_preview(path, activations, thresholds, onsets, tempo_map=None, title:
 @hookimpl
 def drumscribe_export(onsets, activations, thresholds, audio_path, out_dir, context):
     """Write ``<stem>.png`` when ``--preview`` asked for it."""
-    if "preview" not in context.state.get("exports", ()):
+    if "preview" not in context.run.exports:
         return None
-    from plugins.chart_export import tempo_map_for
+    from drumscribe.plugins.chart_export import tempo_map_for
 
     stem = Path(audio_path).stem
     path = Path(out_dir) / f"{stem}.png"
     path.parent.mkdir(parents=True, exist_ok=True)  # the --chart folder may not exist yet
-    check_writable(path, overwrite=bool(context.state.get("overwrite", True)))
+    check_writable(path, overwrite=context.run.overwrite)
     tm = tempo_map_for(context, onsets, activations, audio_path) if onsets else None
     render_preview(path, activations, thresholds, onsets, tm, title=stem)
     return [str(path)]

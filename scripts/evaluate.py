@@ -46,12 +46,12 @@ def main(argv=None):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from calibration.data import PredictionCache, audio_items, default_cache_dir
-    from calibration.evaluate import evaluate, groups_line, markdown_table
-    from calibration.transforms import AudioTransform
-    from transcribe.config import Config, load_config
-    from transcribe.inference import Transcriber
-    from transcribe.pipeline import Postprocessor
+    from drumscribe.calibration.data import PredictionCache, audio_items, default_cache_dir
+    from drumscribe.calibration.evaluate import evaluate, groups_line, markdown_table
+    from drumscribe.calibration.transforms import AudioTransform
+    from drumscribe.transcribe.config import Config, load_config
+    from drumscribe.transcribe.inference import Transcriber
+    from drumscribe.transcribe.pipeline import Postprocessor
 
     tr = Transcriber(args.model)
     ck = tr.checkpoint
@@ -63,7 +63,7 @@ def main(argv=None):
         cfg.postprocessing.calibration_file = calibration
         return cfg
 
-    from calibration.calfile import read_calibration
+    from drumscribe.calibration.calfile import read_calibration
 
     fixed = Postprocessor(config(None), ck.classes, ck.fingerprint, plugins=args.plugin)
     cal, g = None, None

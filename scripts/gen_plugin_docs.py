@@ -220,12 +220,12 @@ def render_reference(source: Optional[str] = None) -> str:
                   numpydoc_to_markdown(h.doc).rstrip()]
     types_source = TYPES_MODULE.read_text(encoding="utf-8") if TYPES_MODULE.is_file() else ""
     parts += ["", "### Data types", "",
-              "Defined in `transcribe.types` (and importable from `transcribe.hookspecs`, as before).",
+              "Defined in `drumscribe.transcribe.types` (and importable from `drumscribe.transcribe.hookspecs`, as before).",
               ""]
     for name, doc in read_types(source) + read_types(types_source):
         parts += [f"#### {name}", "", numpydoc_to_markdown(doc).rstrip(), ""]
     parts += ["### Threshold priorities", "",
-              "Constants in `transcribe.types` (re-exported by `transcribe.hookspecs`); for each "
+              "Constants in `drumscribe.transcribe.types` (re-exported by `drumscribe.transcribe.hookspecs`); for each "
               "class the layer with the highest priority wins.", "",
               "| constant | value | used for |", "|---|---|---|"]
     for name, value, doc in read_priorities(source) + read_priorities(types_source):

@@ -28,14 +28,14 @@ def main(argv=None) -> int:
                     help="extract the MuldjordKit samples from a fetched snapshot of "
                          "github:sfzinstruments/DrumGizmo.MuldjordKit into --muldjord first")
     a = ap.parse_args(argv)
-    from training.corpus import build_corpus
-    from training.kits import MULDJORD_DIR, ensure_packages, registry
+    from drumscribe.training.corpus import build_corpus
+    from drumscribe.training.kits import MULDJORD_DIR, ensure_packages, registry
 
     if a.install:
         ensure_packages()
     mdir = Path(a.muldjord or MULDJORD_DIR)
     if a.muldjord_from_git:
-        from training.muldjord import extract
+        from drumscribe.training.muldjord import extract
 
         print(f"MuldjordKit samples: {extract(a.muldjord_from_git, mdir)}")
     build_corpus(a.out_dir, {"train": a.hours_train, "val": a.hours_val, "test": a.hours_test,

@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def main(argv=None) -> int:
     """Command-line entry point."""
-    from training.enst import DEFAULT_SNAPSHOT, build_enst
+    from drumscribe.training.enst import DEFAULT_SNAPSHOT, build_enst
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--snapshot", default=str(DEFAULT_SNAPSHOT),

@@ -18,10 +18,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-from training.grooves import generate_groove  # noqa: E402
-from training.kits import HYDROGEN_DIR, load_hydrogen  # noqa: E402
-from training.render import render_clip  # noqa: E402
-from transcribe.annotations import write_text_annotations  # noqa: E402
+from drumscribe.training.grooves import generate_groove  # noqa: E402
+from drumscribe.training.kits import HYDROGEN_DIR, load_hydrogen  # noqa: E402
+from drumscribe.training.render import render_clip  # noqa: E402
+from drumscribe.transcribe.annotations import write_text_annotations  # noqa: E402
 
 
 def main(argv=None):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Set up a virtual environment (torch 2.13.0 CPU first, then drumscribe with its
-# test extras) and run the whole test suite. Extra arguments go to pytest
-# (e.g. --runslow for training and long fuzzing).
+# test extras), lint (ruff), type-check the public API (mypy, scripts/typecheck.py)
+# and run the whole test suite. Extra arguments go to pytest (e.g. --runslow for
+# training and long fuzzing). The tests never write tracked files; regenerate
+# docs/reliability.md with scripts/update_reliability_doc.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV="${VENV:-.venv}"
@@ -15,4 +17,6 @@ if command -v npm >/dev/null 2>&1 && [ ! -d tests/scan_chart/node_modules/scan-c
     npm ci --prefix tests/scan_chart --no-audit --no-fund --silent \
         || echo "warning: npm ci of scan-chart failed; tests/test_scan_chart.py will skip" >&2
 fi
+"$VENV/bin/python" -m ruff check --no-cache .
+"$VENV/bin/python" scripts/typecheck.py
 "$VENV/bin/python" -m pytest "$@"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from training.train import TrainConfig, train  # noqa: E402
+from drumscribe.training.train import TrainConfig, train  # noqa: E402
 
 
 def main(argv=None):

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from transcribe.cli import main  # noqa: E402
+from drumscribe.transcribe.cli import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

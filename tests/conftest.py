@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -18,3 +19,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+
+def pytest_configure(config):
+    """The suite's answers must not depend on third-party plugins installed next to
+    drumscribe: entry points load only the built-ins, from the first fixture on
+    (module-scoped ones included). Tests that install plugins on purpose run their
+    subprocesses without this variable."""
+    os.environ["DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD"] = "1"

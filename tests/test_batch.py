@@ -15,10 +15,10 @@ import pytest
 import soundfile as sf
 import torch
 
-from transcribe.cli import main
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.cli import main
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 SR = 8000
 REPO = Path(__file__).resolve().parent.parent
@@ -88,7 +88,7 @@ def test_good_and_bad_files_in_one_batch(tmp_path, ckpt, capsys):
 
 
 def _cli(*args, **kw):
-    code = ("import sys, torch; torch.set_num_threads(1); from transcribe.cli import main; "
+    code = ("import sys, torch; torch.set_num_threads(1); from drumscribe.transcribe.cli import main; "
             "sys.exit(main())")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO, env=env,
@@ -169,7 +169,7 @@ def test_overwrite_redoes_every_file_identically(tmp_path, ckpt, capsys):
 
 def test_interrupt_before_any_song_is_one_line(tmp_path, ckpt, monkeypatch, capsys):
     """Ctrl-C while the model loads: one line, exit 130, nothing written."""
-    import transcribe.api as api
+    import drumscribe.transcribe.api as api
 
     def interrupted(*a, **k):
         raise KeyboardInterrupt

@@ -1,4 +1,4 @@
-"""The beat tracker (charts.beats): its parts on exact signals, then the whole chain on
+"""The beat tracker (drumscribe.charts.beats): its parts on exact signals, then the whole chain on
 rendered songs through the shipped model's own activations (not the true onsets)."""
 
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from charts import beats as B
-from charts.tempo import track_tempo
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.charts import beats as B
+from drumscribe.charts.tempo import track_tempo
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ def test_low_confidence_warning_names_the_song_and_the_fix():
 
 
 def _kit(tmp_path):
-    from training.kits import HYDROGEN_DIR, load_hydrogen
+    from drumscribe.training.kits import HYDROGEN_DIR, load_hydrogen
 
     real = Path(HYDROGEN_DIR) / "GMRockKit"
     if (real / "drumkit.xml").exists():
@@ -125,7 +125,7 @@ def _kit(tmp_path):
 def transcriber():
     if not MODEL.exists():
         pytest.skip("models/default.pt is not in this checkout")
-    from transcribe.inference import Transcriber
+    from drumscribe.transcribe.inference import Transcriber
     return Transcriber(MODEL)
 
 
@@ -133,8 +133,8 @@ def transcriber():
 def test_rendered_steady_song_gets_one_tempo_marker(kind, transcriber, tmp_path):
     """Done when: a steady song gets exactly one tempo marker, also when its drums are
     sparse or noisy, from the model's activations of rendered audio."""
-    from training.augment import SR
-    from training.render import accompaniment, render_events
+    from drumscribe.training.augment import SR
+    from drumscribe.training.render import accompaniment, render_events
 
     bpm = 104.0
     beats, notes = groove_notes(bpm, 56, start=1.3, hats=kind != "sparse",

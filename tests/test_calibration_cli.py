@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 import yaml
 
-from calibration.calfile import FORMAT_VERSION, read_calibration
-from calibration.cli import main
-from calibration.sweep import Item, sweep
-from transcribe.activations import Activations, load_activations, save_activations
-from transcribe.annotations import write_text_annotations
-from transcribe.config import Config, config_from_dict
-from transcribe.errors import CalibrationFileError
-from transcribe.pipeline import Postprocessor
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import FORMAT_VERSION, read_calibration
+from drumscribe.calibration.cli import main
+from drumscribe.calibration.sweep import Item, sweep
+from drumscribe.transcribe.activations import Activations, load_activations, save_activations
+from drumscribe.transcribe.annotations import write_text_annotations
+from drumscribe.transcribe.config import Config, config_from_dict
+from drumscribe.transcribe.errors import CalibrationFileError
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 FP = "ab" * 32
 # class: (true peak height, noise peak height)
@@ -171,8 +171,8 @@ def test_class_groups_calibrate_like_classes(valset, tmp_path):
 
 
 PLUGIN = '''
-from transcribe.hookspecs import Onset, hookimpl
-from plugins.peak_picking import pick_peaks
+from drumscribe.transcribe.hookspecs import Onset, hookimpl
+from drumscribe.plugins.peak_picking import pick_peaks
 
 @hookimpl(tryfirst=True)
 def drumscribe_pick_onsets(activations, thresholds, context):
@@ -211,8 +211,8 @@ def test_model_mode_runs_inference_once_and_caches(tmp_path):
     import soundfile as sf
     import torch
 
-    from transcribe.features import FeatureSettings
-    from transcribe.model import build_model, save_checkpoint
+    from drumscribe.transcribe.features import FeatureSettings
+    from drumscribe.transcribe.model import build_model, save_checkpoint
 
     torch.manual_seed(0)
     feats = FeatureSettings()

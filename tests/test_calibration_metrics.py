@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 
-from calibration import metrics
-from calibration.metrics import Curve, MetricError, count_matches, frame_targets, onset_f_measure
-from calibration.objectives import ObjectiveError, best_interval_middle, choose_thresholds, parse_objective
-from calibration.sweep import GridStats, HistogramStats, kept_peaks
+from drumscribe.calibration import metrics
+from drumscribe.calibration.metrics import Curve, MetricError, count_matches, frame_targets, onset_f_measure
+from drumscribe.calibration.objectives import ObjectiveError, best_interval_middle, choose_thresholds, parse_objective
+from drumscribe.calibration.sweep import GridStats, HistogramStats, kept_peaks
 
 labels_scores = st.integers(2, 60).flatmap(lambda n: st.tuples(
     st.lists(st.integers(0, 1), min_size=n, max_size=n),

@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from charts.chart import DIFFICULTIES, REDUCTIONS, ChartOptions, chart_options, make_chart
-from charts.folder import write_chart_folder
-from charts.metadata import read_tags
-from charts.mid_format import read_notes_mid
-from charts.song_ini import read_song_ini
-from charts.tempo import fixed_tempo
-from transcribe.errors import ConfigError
-from transcribe.hookspecs import Onset
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.charts.chart import DIFFICULTIES, REDUCTIONS, ChartOptions, chart_options, make_chart
+from drumscribe.charts.folder import write_chart_folder
+from drumscribe.charts.metadata import read_tags
+from drumscribe.charts.mid_format import read_notes_mid
+from drumscribe.charts.song_ini import read_song_ini
+from drumscribe.charts.tempo import fixed_tempo
+from drumscribe.transcribe.errors import ConfigError
+from drumscribe.transcribe.hookspecs import Onset
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 BPM = 120.0
 
@@ -184,10 +184,10 @@ def test_mid_has_star_power_fills_sections_and_one_end(chart, tmp_path):
 
 
 def test_picture_of_a_chart_folder(chart, tmp_path):
-    """charts.picture draws what the written notes.mid holds (docs/chart.png)."""
+    """drumscribe.charts.picture draws what the written notes.mid holds (docs/chart.png)."""
     import matplotlib.image as mpimg
 
-    from charts.picture import main
+    from drumscribe.charts.picture import main
 
     write_chart_folder(tmp_path / "song", chart)
     assert main([str(tmp_path / "song"), str(tmp_path / "chart.png"), "--bars", "4"]) == 0

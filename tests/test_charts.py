@@ -8,19 +8,19 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from charts import chart as charts
-from charts.chart import (REDUCTIONS, ChartOptions, Gem, build_expert, chart_options, make_chart,
+from drumscribe.charts import chart as charts
+from drumscribe.charts.chart import (REDUCTIONS, ChartOptions, Gem, build_expert, chart_options, make_chart,
                           reduce_gems, resolve_lanes)
-from charts.chart_format import CHART_NOTES, read_chart
-from charts.folder import write_chart_folder
-from charts.mid_format import EXPERT_MID_NOTES, read_notes_mid
-from charts.song_ini import read_song_ini
-from transcribe.config import Config
-from transcribe.errors import ConfigError, OutputError
-from transcribe.hookspecs import Onset
-from charts.quantize import quantize_onsets
-from charts.tempo import TempoMap, fixed_tempo, track_tempo
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.charts.chart_format import CHART_NOTES, read_chart
+from drumscribe.charts.folder import write_chart_folder
+from drumscribe.charts.mid_format import EXPERT_MID_NOTES, read_notes_mid
+from drumscribe.charts.song_ini import read_song_ini
+from drumscribe.transcribe.config import Config
+from drumscribe.transcribe.errors import ConfigError, OutputError
+from drumscribe.transcribe.hookspecs import Onset
+from drumscribe.charts.quantize import quantize_onsets
+from drumscribe.charts.tempo import fixed_tempo, track_tempo
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0
 
@@ -323,7 +323,7 @@ def test_options_are_validated():
 
 
 def test_plugin_config_error_names_the_plugin():
-    from transcribe.pipeline import Postprocessor
+    from drumscribe.transcribe.pipeline import Postprocessor
 
     cfg = Config()
     cfg.plugins_config["chart"] = {"max_shift_ms": "fast"}
@@ -337,10 +337,10 @@ def test_plugin_config_error_names_the_plugin():
 def test_one_command_makes_a_chart_folder(tmp_path, monkeypatch, capsys):
     """Done when: ``transcribe SONG --chart DIR`` writes notes.mid (notes.chart only with
     --chart-format chart), song.ini and song.ogg, and the GM MIDI stays unquantised."""
-    from transcribe import cli, inference
-    from transcribe.activations import Activations
-    from transcribe.features import FeatureSettings
-    from transcribe.model import build_model, save_checkpoint
+    from drumscribe.transcribe import cli, inference
+    from drumscribe.transcribe.activations import Activations
+    from drumscribe.transcribe.features import FeatureSettings
+    from drumscribe.transcribe.model import build_model, save_checkpoint
 
     beats, onsets, v, classes = song("two_changes", n_beats=40)
     ckpt = tmp_path / "tiny.pt"
@@ -385,12 +385,13 @@ def test_one_command_makes_a_chart_folder(tmp_path, monkeypatch, capsys):
                    str(beats[0])])
     assert rc == 0
     assert read_notes_mid(tmp_path / "c2" / "My Song" / "notes.mid").tempos[-1][1] == pytest.approx(100.0)
-    # an existing chart folder is kept unless --overwrite (the MIDI itself is redone)
+    # an existing chart folder is kept unless --overwrite; only the missing MIDI is written
     args = [str(wav), "--chart", str(tmp_path / "c2"), "--model", str(ckpt), "--no-calibration",
             "-o", str(tmp_path / "m2"), "--bpm", "120", "--overwrite"]
     before = (tmp_path / "c2" / "My Song" / "notes.mid").read_bytes()
-    assert cli.main(args[:-1] + ["-o", str(tmp_path / "m3")]) == 1
-    assert "already holds a chart" in capsys.readouterr().err
+    assert cli.main(args[:-1] + ["-o", str(tmp_path / "m3")]) == 0
+    assert "kept the existing chart" in capsys.readouterr().out
+    assert (tmp_path / "m3" / "My Song.mid").is_file()
     assert (tmp_path / "c2" / "My Song" / "notes.mid").read_bytes() == before
     assert cli.main(args) == 0
     assert read_notes_mid(tmp_path / "c2" / "My Song" / "notes.mid").tempos[-1][1] == pytest.approx(120.0)

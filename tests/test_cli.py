@@ -8,15 +8,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from transcribe.activations import load_activations
-from transcribe.cli import main
-from transcribe.features import FeatureSettings
-from transcribe.io import atomic_write
-from transcribe.errors import OutputError
-from transcribe.midi import onsets_to_midi, resolve_note_map
-from transcribe.hookspecs import Onset
-from transcribe.model import ArchSettings, build_model, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.activations import load_activations
+from drumscribe.transcribe.cli import main
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.io import atomic_write
+from drumscribe.transcribe.errors import OutputError
+from drumscribe.transcribe.midi import onsets_to_midi, resolve_note_map
+from drumscribe.transcribe.hookspecs import Onset
+from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 SR = 44100
 
@@ -96,7 +96,7 @@ def test_list_plugins(capsys):
     out = capsys.readouterr().out
     for name in ("fixed_threshold", "class_thresholds", "calibrated", "peak_picking", "class_groups"):
         assert name in out
-    assert "entry point plugins.peak_picking" in out
+    assert "entry point drumscribe.plugins.peak_picking" in out
 
 
 def test_setup_errors_are_one_line(tmp_path, ckpt, capsys):

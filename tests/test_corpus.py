@@ -1,17 +1,16 @@
 """Tests of the rendered-corpus generator (run without the Debian kit packages)."""
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from transcribe.annotations import read_annotations
-from training import corpus as corpus_mod
-from training.grooves import STYLES, generate_groove
-from training.kits import KitSpec, load_hydrogen
-from training.render import render_clip, render_events
+from drumscribe.transcribe.annotations import read_annotations
+from drumscribe.training import corpus as corpus_mod
+from drumscribe.training.grooves import STYLES, generate_groove
+from drumscribe.training.kits import KitSpec, load_hydrogen
+from drumscribe.training.render import render_clip, render_events
 
 from synth import LEAD_IN, SR, make_kit  # noqa: E402
 
@@ -119,7 +118,7 @@ def test_corpus_splits_and_manifest(tmp_path):
 
 
 def test_gmd_split_disjoint():
-    from training.groove_midi import GMD_DIR, list_performances
+    from drumscribe.training.groove_midi import GMD_DIR, list_performances
 
     if not (GMD_DIR / "info.csv").exists():
         pytest.skip("Groove MIDI Dataset not present")

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.grooves import generate_groove
-from training.kits import load_hydrogen
-from training.mastering import SR, codec, loudness_lufs, lowpass, master
-from training.muldjord import load_muldjord, mic_mix
-from training.render import render_clip
+from drumscribe.training.grooves import generate_groove
+from drumscribe.training.kits import load_hydrogen
+from drumscribe.training.mastering import SR, codec, loudness_lufs, lowpass, master
+from drumscribe.training.muldjord import load_muldjord, mic_mix
+from drumscribe.training.render import render_clip
 
 from synth import make_kit
 
@@ -115,7 +115,7 @@ def test_muldjord_mic_mixes(tmp_path):
 
 @needs_fluid
 def test_accompaniment_is_deterministic_and_follows_the_drums():
-    from training.accompaniment import arrange, music
+    from drumscribe.training.accompaniment import arrange, music
 
     kicks = [0.25, 1.25, 2.25, 3.0]
     parts = arrange(8.0, 120.0, np.random.default_rng(3), downbeat=0.25, kick_times=kicks)

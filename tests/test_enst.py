@@ -1,4 +1,4 @@
-"""training.enst: a tiny fake ENST snapshot -> drums/ and mixes/ folders."""
+"""drumscribe.training.enst: a tiny fake ENST snapshot -> drums/ and mixes/ folders."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from training.enst import build_enst, map_label, parse_enst_annotation, tempo_from_name
-from transcribe.annotations import read_annotations
-from transcribe.errors import AnnotationError
+from drumscribe.training.enst import build_enst, map_label, parse_enst_annotation, tempo_from_name
+from drumscribe.transcribe.annotations import read_annotations
+from drumscribe.transcribe.errors import AnnotationError
 
 SR = 44100
 

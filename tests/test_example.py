@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from calibration.metrics import match_onsets
-from transcribe.annotations import read_annotations
-from transcribe.cli import main
-from transcribe.model import load_checkpoint
+from drumscribe.calibration.metrics import match_onsets
+from drumscribe.transcribe.annotations import read_annotations
+from drumscribe.transcribe.cli import main
+from drumscribe.transcribe.model import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "default.pt"

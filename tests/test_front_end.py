@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from transcribe.audio import load_audio
-from transcribe.features import LEVEL_FLOOR, FeatureExtractor, FeatureSettings
+from drumscribe.transcribe.audio import load_audio
+from drumscribe.transcribe.features import LEVEL_FLOOR, FeatureExtractor, FeatureSettings
 
 ROOT = Path(__file__).resolve().parent.parent
 SONG = ROOT / "examples" / "example.mp3"
@@ -67,7 +67,7 @@ def test_old_checkpoints_keep_their_front_end():
 
 def test_shipped_model_gain_changes_no_onset():
     """±20 dB of gain on the bundled song: every onset keeps its class and frame."""
-    from transcribe.api import TranscriptionSession
+    from drumscribe.transcribe.api import TranscriptionSession
 
     session = TranscriptionSession()
     if session.transcriber.checkpoint.features.level_norm_s <= 0:

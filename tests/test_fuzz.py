@@ -2,7 +2,7 @@
 
 Every reader that takes a user's file (audio, annotations, config, calibration,
 predictions, checkpoint) must either return a valid value or raise a
-:class:`~transcribe.errors.DrumscribeError` subclass whose message is one line
+:class:`~drumscribe.transcribe.errors.DrumscribeError` subclass whose message is one line
 and names the file. Any other exception, a multi-line message, or a hang
 (more than ``HANG_SECONDS`` for one input) fails.
 
@@ -29,14 +29,14 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from calibration.calfile import CalibrationFile, read_calibration, write_calibration
-from transcribe.activations import Activations, load_activations, save_activations
-from transcribe.annotations import read_annotations, write_text_annotations
-from transcribe.audio import stream_audio
-from transcribe.config import load_config
-from transcribe.errors import DrumscribeError
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, load_checkpoint, save_checkpoint
+from drumscribe.calibration.calfile import CalibrationFile, read_calibration, write_calibration
+from drumscribe.transcribe.activations import Activations, load_activations, save_activations
+from drumscribe.transcribe.annotations import read_annotations, write_text_annotations
+from drumscribe.transcribe.audio import stream_audio
+from drumscribe.transcribe.config import load_config
+from drumscribe.transcribe.errors import DrumscribeError
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, load_checkpoint, save_checkpoint
 
 EXAMPLES = int(os.environ.get("DRUMSCRIBE_FUZZ_EXAMPLES", "30"))
 HANG_SECONDS = 20

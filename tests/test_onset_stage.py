@@ -6,25 +6,25 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from calibration.calfile import read_calibration
-from calibration.cli import main as calibrate
-from calibration.sweep import Item, confusion, onsets_by_class, sweep
-from calibration.metrics import count_matches
-from transcribe import hookspecs, types as ds_types
-from transcribe.activations import Activations, load_activations
-from transcribe.annotations import read_annotations, write_text_annotations
-from transcribe.config import Config, config_from_dict
-from transcribe.errors import CalibrationFileError, PluginError
-from transcribe.hookspecs import hookimpl
-from transcribe.pipeline import Postprocessor
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import read_calibration
+from drumscribe.calibration.cli import main as calibrate
+from drumscribe.calibration.sweep import Item, confusion, onsets_by_class, sweep
+from drumscribe.calibration.metrics import count_matches
+from drumscribe.transcribe import hookspecs, types as ds_types
+from drumscribe.transcribe.activations import Activations, load_activations
+from drumscribe.transcribe.annotations import read_annotations, write_text_annotations
+from drumscribe.transcribe.config import Config, config_from_dict
+from drumscribe.transcribe.errors import CalibrationFileError, PluginError
+from drumscribe.transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 from test_calibration_cli import FP, make_set
 
 CLASSES = list(CLASS_NAMES)
 
 DROP_HIHAT = '''
-from transcribe.hookspecs import hookimpl
+from drumscribe.transcribe.hookspecs import hookimpl
 
 @hookimpl
 def drumscribe_filter_onsets(onsets):

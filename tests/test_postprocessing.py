@@ -8,14 +8,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calibration.calfile import CalibrationFile, write_calibration
-from plugins.peak_picking import pick_peaks
-from transcribe.activations import Activations
-from transcribe.config import Config, config_from_dict, load_config
-from transcribe.errors import CalibrationFileError, ConfigError, PluginError
-from transcribe.hookspecs import ThresholdLayer, hookimpl
-from transcribe.pipeline import Postprocessor, make_plugin_manager
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import CalibrationFile, write_calibration
+from drumscribe.plugins.peak_picking import pick_peaks
+from drumscribe.transcribe.activations import Activations
+from drumscribe.transcribe.config import Config, config_from_dict, load_config
+from drumscribe.transcribe.errors import CalibrationFileError, ConfigError, PluginError
+from drumscribe.transcribe.run import RunOptions
+from drumscribe.transcribe.pipeline import Postprocessor, make_plugin_manager
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 CLASSES = list(CLASS_NAMES)
 
@@ -53,17 +53,16 @@ def test_threshold_precedence(tmp_path):
     cfg = config_from_dict({"postprocessing": {
         "onset_threshold": 0.2, "calibration_file": str(cal),
         "class_thresholds": {"kick": 0.3, "snare_head": 0.35}}})
-    cfg.cli_threshold = None
-    cfg.cli_class_thresholds = {"kick": 0.9}
-    th, src = Postprocessor(cfg, CLASSES).thresholds(peaks_activation())
+    run = RunOptions(class_thresholds={"kick": 0.9})
+    th, src = Postprocessor(cfg, CLASSES, run=run).thresholds(peaks_activation())
     assert th["kick"] == 0.9 and "command line" in src["kick"]
     assert th["snare_head"] == 0.35 and "class_thresholds" in src["snare_head"]
     assert th["crash"] == 0.41 and "calibration" in src["crash"]
     cfg2 = config_from_dict({"postprocessing": {"onset_threshold": 0.2}})
     th2, src2 = Postprocessor(cfg2, CLASSES).thresholds(peaks_activation())
     assert th2["crash"] == 0.2 and src2["crash"] == "postprocessing.onset_threshold"
-    cfg.cli_threshold = 0.7  # a global command-line value beats config and file
-    th3, _ = Postprocessor(cfg, CLASSES).thresholds(peaks_activation())
+    run = RunOptions(threshold=0.7, class_thresholds={"kick": 0.9})  # beats config and file
+    th3, _ = Postprocessor(cfg, CLASSES, run=run).thresholds(peaks_activation())
     assert th3["snare_head"] == 0.7 and th3["crash"] == 0.7 and th3["kick"] == 0.9
 
 
@@ -101,7 +100,7 @@ def test_min_gap_respected():
 
 
 PLUGIN_SRC = '''
-from transcribe.hookspecs import hookimpl, Onset
+from drumscribe.transcribe.hookspecs import hookimpl, Onset
 
 @hookimpl
 def drumscribe_pick_onsets(activations, thresholds):
@@ -130,7 +129,7 @@ def test_plugin_by_module_path_replaces_picker(tmp_path, monkeypatch):
 
 def test_plugin_that_raises_is_named(tmp_path, monkeypatch):
     (tmp_path / "boom.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl
         def drumscribe_filter_onsets(onsets):
             raise RuntimeError("kaput")
@@ -143,14 +142,14 @@ def test_plugin_that_raises_is_named(tmp_path, monkeypatch):
 
 def test_plugin_wrong_return_shape_and_import_error(tmp_path, monkeypatch):
     (tmp_path / "badshape.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl(tryfirst=True)
         def drumscribe_pick_onsets():
             return 42
     '''))
     (tmp_path / "broken_import.py").write_text("import does_not_exist_xyz\n")
     (tmp_path / "typo_hook.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl
+        from drumscribe.transcribe.hookspecs import hookimpl
         @hookimpl
         def drumscribe_pick_onset(activations):
             return []
@@ -166,7 +165,7 @@ def test_plugin_wrong_return_shape_and_import_error(tmp_path, monkeypatch):
 
 def test_threshold_layer_out_of_range_is_refused(tmp_path, monkeypatch):
     (tmp_path / "badth.py").write_text(textwrap.dedent('''
-        from transcribe.hookspecs import hookimpl, ThresholdLayer
+        from drumscribe.transcribe.hookspecs import hookimpl, ThresholdLayer
         @hookimpl
         def drumscribe_thresholds(classes):
             return ThresholdLayer({"kick": 1.5}, "bad", 99)

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from calibration.calfile import CalibrationFile, read_calibration, write_calibration
-from transcribe.activations import Activations, load_activations, save_activations
-from transcribe.annotations import read_annotations, write_text_annotations
-from transcribe.config import config_from_dict
-from transcribe.pipeline import Postprocessor
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import CalibrationFile, read_calibration, write_calibration
+from drumscribe.transcribe.activations import Activations, load_activations, save_activations
+from drumscribe.transcribe.annotations import read_annotations, write_text_annotations
+from drumscribe.transcribe.config import config_from_dict
+from drumscribe.transcribe.pipeline import Postprocessor
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 SETTINGS = settings(max_examples=40, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
@@ -81,7 +81,7 @@ def test_postprocessor_is_deterministic(act, seed):
 
 
 @SETTINGS
-@given(act=activations(), fingerprint=st.text("0123456789abcdef", max_size=64),
+@given(act=activations(min_frames=1), fingerprint=st.text("0123456789abcdef", max_size=64),
        source=st.text(max_size=40).filter(lambda s: "\x00" not in s))
 def test_activations_npz_round_trip(tmp_path_factory, act, fingerprint, source):
     act = Activations(act.values, act.fps, act.classes, fingerprint, source)

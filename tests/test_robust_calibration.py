@@ -7,14 +7,14 @@ import subprocess
 import numpy as np
 import pytest
 
-from calibration import robust
-from calibration.calfile import read_calibration
-from calibration.cli import main as calibrate
-from calibration.metrics import Curve
-from calibration.objectives import choose_thresholds, parse_objective
-from calibration.report import (DIAG_CLASS, DIAG_FINE, DIAG_POOR, DIAG_WRONG, diagnose,
+from drumscribe.calibration import robust
+from drumscribe.calibration.calfile import read_calibration
+from drumscribe.calibration.cli import main as calibrate
+from drumscribe.calibration.metrics import Curve
+from drumscribe.calibration.objectives import choose_thresholds, parse_objective
+from drumscribe.calibration.report import (DIAG_CLASS, DIAG_FINE, DIAG_POOR, DIAG_WRONG, diagnose,
                                 merge_advice)
-from transcribe.vocabulary import is_core
+from drumscribe.transcribe.vocabulary import is_core
 
 F1 = parse_objective("f1")
 TH = np.arange(1025) / 1024
@@ -207,7 +207,7 @@ def _render(path, seconds, with_music, seed):
         pad = sum(np.sin(2 * np.pi * f * k * t) / k for f in (220, 277.2, 329.6) for k in range(1, 12))
         y = 0.6 * (y * 2 / 3 + pad / np.abs(pad).max() / 3)
     sf.write(path, y.astype(np.float32), SR)
-    from transcribe.annotations import write_text_annotations
+    from drumscribe.transcribe.annotations import write_text_annotations
 
     write_text_annotations(path.with_suffix(".tsv"), rows)
 
@@ -216,9 +216,9 @@ def _render(path, seconds, with_music, seed):
 def tiny_model(tmp_path_factory):
     import torch
 
-    from transcribe.features import FeatureSettings
-    from transcribe.model import build_model, save_checkpoint
-    from transcribe.vocabulary import CLASS_NAMES
+    from drumscribe.transcribe.features import FeatureSettings
+    from drumscribe.transcribe.model import build_model, save_checkpoint
+    from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model")
@@ -244,7 +244,7 @@ def drums_calibration(tiny_model, tmp_path_factory):
 
 
 def test_calibrating_on_drums_and_transcribing_a_mix_warns(drums_calibration, tiny_model, capsys):
-    from transcribe.cli import main as transcribe
+    from drumscribe.transcribe.cli import main as transcribe
 
     root, cal, _ = drums_calibration
     c = read_calibration(cal)
@@ -304,9 +304,9 @@ def test_html_report_renders_in_headless_chromium(drums_calibration, tmp_path):
 
 
 def test_groups_from_folders_manifest_or_files(tmp_path):
-    from calibration.data import assign_groups
-    from calibration.sweep import Item
-    from transcribe.errors import DrumscribeError
+    from drumscribe.calibration.data import assign_groups
+    from drumscribe.calibration.sweep import Item
+    from drumscribe.transcribe.errors import DrumscribeError
 
     root = tmp_path / "val"
     names = [root / "kit_a" / "s1" / "x.wav", root / "kit_a" / "s2" / "y.wav", root / "kit_b" / "z.wav"]

@@ -40,7 +40,7 @@ def scan(folders):
 
 def _song(seconds=70.0, bpm=112.0, first=1.2, seed=0):
     """Activations (12 classes) of a rock song with a groove change at its middle."""
-    from transcribe.vocabulary import CLASS_NAMES
+    from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
     rng = np.random.default_rng(seed)
     fps, spb = 100.0, 60.0 / bpm
@@ -72,11 +72,11 @@ def _song(seconds=70.0, bpm=112.0, first=1.2, seed=0):
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     _node()
-    from charts.folder import write_ogg
-    from transcribe import cli, inference
-    from transcribe.activations import Activations
-    from transcribe.features import FeatureSettings
-    from transcribe.model import build_model, save_checkpoint
+    from drumscribe.charts.folder import write_ogg
+    from drumscribe.transcribe import cli, inference
+    from drumscribe.transcribe.activations import Activations
+    from drumscribe.transcribe.features import FeatureSettings
+    from drumscribe.transcribe.model import build_model, save_checkpoint
 
     tmp = tmp_path_factory.mktemp("scan")
     v, classes, fps = _song()

@@ -6,11 +6,11 @@ import mido
 import numpy as np
 import pytest
 
-from transcribe.hookspecs import Onset
-from charts.quantize import QuantizeError, grid_divisions, quantize_onsets
-from charts.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
+from drumscribe.transcribe.hookspecs import Onset
+from drumscribe.charts.quantize import QuantizeError, grid_divisions, quantize_onsets
+from drumscribe.charts.tempo import (TempoError, TempoMap, fixed_tempo, tempo_from_midi,
                               tempo_map_for_song, track_tempo)
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 FPS = 100.0
 

@@ -10,13 +10,13 @@ import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from synth import make_kit
-from training.dataset import frame_targets, load_split
-from training.grooves import generate_groove
-from training.kits import load_hydrogen
-from training.render import render_clip
-from training.train import TrainConfig, auc_metrics, train
-from transcribe.annotations import read_annotations, write_text_annotations
-from transcribe.model import load_checkpoint
+from drumscribe.training.dataset import frame_targets, load_split
+from drumscribe.training.grooves import generate_groove
+from drumscribe.training.kits import load_hydrogen
+from drumscribe.training.render import render_clip
+from drumscribe.training.train import TrainConfig, auc_metrics, train
+from drumscribe.transcribe.annotations import read_annotations, write_text_annotations
+from drumscribe.transcribe.model import load_checkpoint
 
 CLASSES = ["kick", "snare_head", "hihat_closed", "crash"]
 

@@ -1,4 +1,4 @@
-"""calibration.transforms and the transform-aware prediction cache."""
+"""drumscribe.calibration.transforms and the transform-aware prediction cache."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from calibration.data import PredictionCache
-from calibration.transforms import AudioTransform
+from drumscribe.calibration.data import PredictionCache
+from drumscribe.calibration.transforms import AudioTransform
 
 SR = 44100
 
@@ -41,7 +41,7 @@ class _FakeTranscriber:
         raise AssertionError("a transform must make the cache decode and transform the samples")
 
     def activations_from_samples(self, samples, source=""):
-        from transcribe.activations import Activations
+        from drumscribe.transcribe.activations import Activations
 
         self.seen.append(float(np.max(np.abs(samples))))
         return Activations(np.zeros((3, 1), np.float32), 100.0, ["kick"], self.checkpoint.fingerprint, source)

@@ -18,14 +18,14 @@ import csv
 import io
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
-from transcribe.annotations import write_text_annotations
-from transcribe.io import atomic_write
+from drumscribe.transcribe.annotations import write_text_annotations
+from drumscribe.transcribe.io import atomic_write
 
 from .groove_midi import GMD_DIR, list_performances, load_events
 from .grooves import STYLES, generate_groove
@@ -73,7 +73,7 @@ def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_secon
     Parameters
     ----------
     kits : sequence of KitSpec
-        The registry (see :func:`training.kits.registry`).
+        The registry (see :func:`drumscribe.training.kits.registry`).
     hours : dict
         Hours of audio per split name.
     seed : int
@@ -205,7 +205,7 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
     jobs : int
         Worker processes.
     kits : sequence of KitSpec, optional
-        Defaults to :func:`training.kits.registry` (complete kits only are used
+        Defaults to :func:`drumscribe.training.kits.registry` (complete kits only are used
         once loaded: a kit that cannot play kick/snare and two more classes is
         skipped).
     gmd_dir : path-like

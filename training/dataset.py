@@ -1,7 +1,7 @@
 """Training data: corpus clips -> cached feature matrices and frame targets.
 
 Each clip ``NAME.flac`` + ``NAME.tsv`` of a corpus split becomes a float16
-feature matrix (through the same :class:`~transcribe.features.FeatureExtractor`
+feature matrix (through the same :class:`~drumscribe.transcribe.features.FeatureExtractor`
 that inference uses) and a target matrix built from the annotations with
 :func:`frame_targets`. Features are cached as ``.npy`` under
 ``<corpus>/_features/<settings hash>/`` so later runs skip the audio.
@@ -18,9 +18,9 @@ from typing import List, Optional, Sequence
 import numpy as np
 import torch
 
-from transcribe.annotations import Annotations, read_annotations
-from transcribe.audio import AUDIO_EXTENSIONS, load_audio
-from transcribe.features import FeatureExtractor, FeatureSettings
+from drumscribe.transcribe.annotations import Annotations, read_annotations
+from drumscribe.transcribe.audio import AUDIO_EXTENSIONS, load_audio
+from drumscribe.transcribe.features import FeatureExtractor, FeatureSettings
 
 
 
@@ -39,7 +39,7 @@ def frame_targets(ann: Annotations, classes: Sequence[str], n_frames: int, fps: 
     fps : float
     soft : float in [0, 1)
     """
-    from calibration.metrics import frame_targets as onset_frames
+    from drumscribe.calibration.metrics import frame_targets as onset_frames
 
     y = np.zeros((n_frames, len(classes)), dtype=np.float32)
     for j, c in enumerate(classes):

@@ -82,13 +82,13 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from transcribe.annotations import write_text_annotations
-from transcribe.errors import AnnotationError
-from transcribe.io import atomic_write
+from drumscribe.transcribe.annotations import write_text_annotations
+from drumscribe.transcribe.errors import AnnotationError
+from drumscribe.transcribe.io import atomic_write
 
 DEFAULT_SNAPSHOT = Path("/work/.mirror/georgid+ENST-drums-dataset/repo")
 """Where the session's snapshot of the repository lives."""
@@ -156,7 +156,7 @@ def map_label(label: str) -> Optional[str]:
     m = _LABEL_RE.fullmatch(label.strip().lower())
     base = m.group(1) if m else label
     if base not in LABEL_MAP:
-        raise AnnotationError(f"unknown ENST label {label!r}; add it to training.enst.LABEL_MAP")
+        raise AnnotationError(f"unknown ENST label {label!r}; add it to drumscribe.training.enst.LABEL_MAP")
     return LABEL_MAP[base]
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Tuple
 
-from transcribe.annotations import read_midi_annotations
+from drumscribe.transcribe.annotations import read_midi_annotations
 
 GMD_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "groove_midi"
 
@@ -49,7 +49,7 @@ def list_performances(gmd_dir=GMD_DIR, min_duration: float = 8.0) -> List[Perfor
 def load_events(perf: Performance) -> List[Tuple[float, str, int]]:
     """All drum hits of a performance as sorted ``(time, class, velocity)``.
 
-    GM notes are read with :func:`transcribe.annotations.read_midi_annotations`
+    GM notes are read with :func:`drumscribe.transcribe.annotations.read_midi_annotations`
     (``strict=False``); the TD-11 extra notes of :data:`EXTRA_NOTES` are added.
     """
     import mido

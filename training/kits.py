@@ -42,9 +42,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from transcribe.errors import DrumscribeError
-from transcribe.io import atomic_write
-from transcribe.vocabulary import CLASS_NAMES, drum_class
+from drumscribe.transcribe.errors import DrumscribeError
+from drumscribe.transcribe.io import atomic_write
+from drumscribe.transcribe.vocabulary import CLASS_NAMES, drum_class
 
 SR = 44100
 PREROLL = 44  # samples (1 ms) kept before the detected onset
@@ -76,7 +76,7 @@ SF2_TRAIN = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimG
              "/usr/share/sounds/sf2/sf_GMbank.sf2", "/usr/share/sounds/sf3/MuseScore_General_Full.sf3")
 SF2_RESERVED = ("/usr/share/sounds/sf2/Black_Pearl_4_LV2.sf2", "/usr/share/sounds/sf2/Red_Zeppelin_4_LV2.sf2")
 MULDJORD_DIR = Path(os.environ.get("DRUMSCRIBE_MULDJORD", "data/muldjord"))
-"""Where the MuldjordKit samples are extracted (see :mod:`training.muldjord`)."""
+"""Where the MuldjordKit samples are extracted (see :mod:`drumscribe.training.muldjord`)."""
 ONESHOT_DIRS = ("/usr/share/lmms/samples/drums", "/usr/share/sonic-pi/samples")
 N_ONESHOT_KITS = 6
 APT_PACKAGES = ("fluidsynth fluid-soundfont-gm fluid-soundfont-gs timgm6mb-soundfont csound-soundfont "

@@ -6,7 +6,7 @@ hit of every kit piece, one mono FLAC per microphone: close microphones
 ambience L/R, all sample-aligned. A *mic mix* gives each microphone a gain; a
 hit's sample is the sum of its microphone files under that mix, so every hit
 carries the bleed of every microphone, as in a studio recording. Each
-:func:`mic_mix` variant becomes one :class:`~training.kits.Kit`
+:func:`mic_mix` variant becomes one :class:`~drumscribe.training.kits.Kit`
 (``muldjord:<i>``).
 
 Kit pieces and classes:
@@ -128,7 +128,7 @@ def _mix(mics: Dict[str, np.ndarray], gains: Dict[str, float]) -> np.ndarray:
 
 
 def load_muldjord(root, index: int, role: str = "train"):
-    """The MuldjordKit under mic mix ``index`` as a :class:`~training.kits.Kit`.
+    """The MuldjordKit under mic mix ``index`` as a :class:`~drumscribe.training.kits.Kit`.
 
     Each hit is a velocity layer: hits sorted by loudness split the 0..1
     velocity range evenly, and each layer keeps its loudness relative to the

@@ -1,11 +1,11 @@
-"""Numpy sampler: renders (time, class, velocity) events with a :class:`~training.kits.Kit`.
+"""Numpy sampler: renders (time, class, velocity) events with a :class:`~drumscribe.training.kits.Kit`.
 
 Per clip, each played class gets a random pitch (resampling), decay, EQ tilt,
 level and voice; hits pick a velocity layer and a round-robin sample. An open
 hi-hat is choked by the next closed or pedal hat. A delayed, dark copy of the
 mix imitates room/overhead bleed. About half of the clips get a synthesised
 accompaniment (bass, chords, lead) at the clip's tempo. Labels are written
-for what is heard (see :data:`training.kits.SUBSTITUTES`) at the hit's audible
+for what is heard (see :data:`drumscribe.training.kits.SUBSTITUTES`) at the hit's audible
 onset: every sample's onset sits ``PREROLL`` samples into it.
 """
 
@@ -202,14 +202,14 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
         All randomness of the clip derives from it.
     accomp_p : float
         Probability of an accompaniment (an arrangement rendered from GM
-        SoundFonts, :mod:`training.accompaniment`; one in ten is the older
+        SoundFonts, :mod:`drumscribe.training.accompaniment`; one in ten is the older
         numpy synth), mixed -10 ... +10 dB relative to the drums.
     augment_strength : float
-        Passed to :func:`training.augment.augment`.
+        Passed to :func:`drumscribe.training.augment.augment`.
     downbeat : float
         A downbeat of the drums, in seconds (bars of the accompaniment start there).
     record : bool
-        Apply :func:`training.mastering.record_chain` (mastering, band limit, codec).
+        Apply :func:`drumscribe.training.mastering.record_chain` (mastering, band limit, codec).
     drums : bool
         False renders an accompaniment-only clip (no drums, no labels).
 

@@ -11,7 +11,7 @@ import struct
 from pathlib import Path
 from typing import List, NamedTuple
 
-from transcribe.errors import DrumscribeError
+from drumscribe.transcribe.errors import DrumscribeError
 
 PHDR_RECORD = 38  # 20-byte name, preset, bank, bag index (H each), library, genre, morphology (I each)
 

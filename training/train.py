@@ -24,9 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from transcribe.features import FeatureSettings
-from transcribe.model import ArchSettings, build_model, read_checkpoint_dict, save_checkpoint
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.transcribe.features import FeatureSettings
+from drumscribe.transcribe.model import ArchSettings, build_model, read_checkpoint_dict, save_checkpoint
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 from .dataset import Clip, CropSampler, load_split, settings_key
 
@@ -81,7 +81,7 @@ class TrainConfig:
     """Everything a training run needs; stored in the checkpoint's metadata.
 
     ``level_norm_s`` selects the loudness-robust front end
-    (:class:`transcribe.features.FeatureSettings`; 0 is the older
+    (:class:`drumscribe.transcribe.features.FeatureSettings`; 0 is the older
     level-dependent one). ``val_extra`` adds comma-separated folders of audio
     + ``.tsv`` (e.g. real recordings) to the validation clips that select the
     model. ``init`` starts the weights from a checkpoint of the same

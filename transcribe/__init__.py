@@ -1,6 +1,6 @@
-"""drumscribe: turn songs into drum charts.
+"""drumscribe's transcription library.
 
 audio -> features -> CRNN activations -> pluggy postprocessing -> onsets -> MIDI.
 """
 
-__version__ = "0.1.0"
+from drumscribe import __version__  # noqa: F401  (one version, in drumscribe/__init__.py)

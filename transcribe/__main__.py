@@ -1,4 +1,4 @@
-"""``python -m transcribe``: the ``transcribe`` command (same as ``python -m transcribe.cli``)."""
+"""``python -m drumscribe.transcribe``: the ``transcribe`` command (same as ``python -m drumscribe.transcribe.cli``)."""
 
 import sys
 

@@ -9,7 +9,6 @@ predictions format that ``transcribe --save-activations`` writes and
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Sequence
@@ -159,9 +158,79 @@ def load_activations(path) -> Activations:
         With the file name and the fix, if the file is not a valid predictions
         file.
     """
+    from .io import open_regular
+
     path = Path(path)
+    fh = open_regular(path, ActivationError, "predictions file", "check the path",
+                      MAX_PREDICTIONS_BYTES)
+    with fh:
+        values, fps, classes, fp, source = _read_npz(fh, path)
+    if values.dtype.kind not in "f":
+        raise ActivationError(f"{path}: values must be floating point, got {values.dtype}")
+    if np.ndim(fps) != 0:
+        raise ActivationError(f"{path}: fps must be a scalar")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise ActivationError(f"{path}: fps must be a number, got {str(fps)[:40]!r}") from None
+    if not (np.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS):
+        raise ActivationError(f"{path}: fps = {float(fps):g} is implausible (predictions run at "
+                              f"{MIN_FPS:g}..{MAX_FPS:g} frames per second); re-create the file "
+                              "with transcribe --save-activations")
+    if values.ndim >= 1 and values.shape[0] == 0:
+        raise ActivationError(f"{path}: predictions hold 0 frames; the audio was empty or the "
+                              "file is damaged: re-create it")
+    if values.ndim >= 1 and values.shape[0] / float(fps) > MAX_HOURS * 3600:
+        raise ActivationError(f"{path}: predictions of {values.shape[0]} frames at {float(fps):g} "
+                              f"fps ({values.shape[0] / float(fps) / 3600:.1f} h) are implausibly "
+                              f"long (at most {MAX_HOURS} h); split the audio or re-create the file")
+    try:
+        return Activations(values=values, fps=float(fps), classes=classes,
+                           model_fingerprint=fp, source=source)
+    except ActivationError as exc:
+        raise ActivationError(f"{path}: {exc}") from None
+    except Exception as exc:  # vocabulary errors on class list
+        raise ActivationError(f"{path}: {exc}") from None
+
+
+MAX_PREDICTIONS_BYTES = 512 * 1024 ** 2
+"""Predictions files, or the arrays they declare, larger than this are refused before
+reading (6 hours of 12 classes at 100 fps take 100 MB)."""
+MIN_FPS, MAX_FPS = 1.0, 10000.0
+MAX_HOURS = 6
+
+
+def _check_header(data, vkey: str, path: Path) -> None:
+    """Refuse implausibly long predictions from the array header, before the
+    values are read."""
+    try:
+        fps = float(data["fps"])
+        with data.zip.open(f"{vkey}.npy") as member:
+            version = np.lib.format.read_magic(member)
+            shape, _, _ = np.lib.format._read_array_header(member, version)  # type: ignore[attr-defined]
+    except Exception:  # anything odd: the full read below names it
+        return
+    if shape and np.isfinite(fps) and fps > 0 and shape[0] / fps > MAX_HOURS * 3600:
+        raise ActivationError(f"{path}: predictions of {shape[0]} frames at {fps:g} fps "
+                              f"({shape[0] / fps / 3600:.1f} h) are implausibly long (at most "
+                              f"{MAX_HOURS} h); split the audio or re-create the file")
+
+
+def _read_npz(fh, path: Path):
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(fh) as z:
+            declared = sum(i.file_size for i in z.infolist())
+    except Exception:  # not a zip: np.load says what it is
+        declared = 0
+    if declared > MAX_PREDICTIONS_BYTES:
+        raise ActivationError(f"{path}: predictions file declares {declared} bytes of arrays "
+                              f"(the limit is {MAX_PREDICTIONS_BYTES}); the file is damaged or "
+                              "hostile: re-create it")
+    fh.seek(0)
+    try:
+        with np.load(fh, allow_pickle=False) as data:
             keys = set(data.files)
             vkey = "values" if "values" in keys else "activations" if "activations" in keys else None
             missing = [k for k in ("fps", "classes") if k not in keys]
@@ -177,11 +246,13 @@ def load_activations(path) -> Activations:
                     f"{path}: predictions format version {version} is newer than this "
                     f"drumscribe reads ({FORMAT_VERSION}); upgrade drumscribe"
                 )
+            _check_header(data, vkey, path)
             values = data[vkey]
             fps = data["fps"]
             classes = [str(c) for c in np.atleast_1d(data["classes"]).tolist()]
             fp = str(data["model_fingerprint"]) if "model_fingerprint" in keys else ""
             source = str(data["source"]) if "source" in keys else ""
+            return values, fps, classes, fp, source
     except ActivationError:
         raise
     except ValueError as exc:
@@ -199,17 +270,6 @@ def load_activations(path) -> Activations:
         msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
         raise ActivationError(f"{path}: not a valid .npz predictions file ({msg}); re-create it "
                               "with transcribe --save-activations") from None
-    if values.dtype.kind not in "f":
-        raise ActivationError(f"{path}: values must be floating point, got {values.dtype}")
-    if np.ndim(fps) != 0:
-        raise ActivationError(f"{path}: fps must be a scalar")
-    try:
-        return Activations(values=values, fps=float(fps), classes=classes,
-                           model_fingerprint=fp, source=source)
-    except ActivationError as exc:
-        raise ActivationError(f"{path}: {exc}") from None
-    except Exception as exc:  # vocabulary errors on class list
-        raise ActivationError(f"{path}: {exc}") from None
 
 
 def frame_times(n_frames: int, fps: float) -> np.ndarray:

@@ -65,6 +65,51 @@ class Annotations:
         return Annotations(out, vel, self.source)
 
 
+MAX_ANNOTATION_BYTES = 64 * 1024 * 1024
+"""Larger annotation files are refused before reading."""
+
+
+def suspicious_annotations(ann: "Annotations", duration: float, name="") -> Tuple[List[str], Optional[str]]:
+    """What looks wrong in ground truth for ``duration`` seconds of audio.
+
+    Returns
+    -------
+    warnings : list of str
+        Onsets beyond the end of the audio; duplicated onsets (same class,
+        within 1 ms).
+    error : str or None
+        Set when every onset lies beyond the audio, mostly because the times
+        are in milliseconds: the file cannot be used.
+
+    Examples
+    --------
+    >>> a = Annotations({"kick": np.array([500.0, 1000.0])}, {}, "x.tsv")
+    >>> suspicious_annotations(a, 10.0)[1]
+    'all 2 onsets lie after the end of the audio (10.00 s; the last at 1000.00 s): are the times in milliseconds? annotation times are in seconds'
+    """
+    times = [np.asarray(t, dtype=np.float64) for t in ann.onsets.values()]
+    alltimes = np.concatenate(times) if times else np.zeros(0)
+    warnings: List[str] = []
+    if alltimes.size == 0:
+        return warnings, None
+    late = alltimes > duration + 0.05
+    if late.all():
+        hint = (" are the times in milliseconds? annotation times are in seconds"
+                if alltimes.max() > 100 * max(duration, 1e-9) / 2 else
+                " is this the ground truth of another song?")
+        return warnings, (f"all {alltimes.size} onsets lie after the end of the audio "
+                          f"({duration:.2f} s; the last at {alltimes.max():.2f} s):{hint}")
+    if late.any():
+        warnings.append(f"{int(late.sum())} of {alltimes.size} onsets lie after the end of the "
+                        f"audio ({duration:.2f} s; the last at {alltimes.max():.2f} s) and can never "
+                        "be matched; is this the ground truth of this song?")
+    dups = sum(int((np.diff(np.sort(t)) < 1e-3).sum()) for t in times if t.size > 1)
+    if dups:
+        warnings.append(f"{dups} duplicated onsets (same class within 1 ms); each copy counts as "
+                        "a separate hit to find: remove the duplicates")
+    return warnings, None
+
+
 def _finish(events: Dict[str, List[Tuple[float, int]]], source: str) -> Annotations:
     onsets, vels = {}, {}
     for name, evs in events.items():
@@ -92,9 +137,14 @@ def read_midi_annotations(path, strict: bool = True) -> Annotations:
     """
     import mido
 
+    import io
+
+    from .io import read_bounded
+
     path = Path(path)
+    data = read_bounded(path, MAX_ANNOTATION_BYTES, AnnotationError, "annotation file")
     try:
-        mid = mido.MidiFile(path)
+        mid = mido.MidiFile(file=io.BytesIO(data))
     except Exception as exc:  # mido raises OSError, EOFError, ValueError, KeyError...
         raise AnnotationError(f"{path}: not a readable MIDI file ({exc})") from None
     events: Dict[str, List[Tuple[float, int]]] = {}
@@ -127,14 +177,15 @@ def read_text_annotations(path) -> Annotations:
     AnnotationError
         Naming the file and line, for a bad time, unknown class or note.
     """
+    from .io import read_bounded
+
     path = Path(path)
+    data = read_bounded(path, MAX_ANNOTATION_BYTES, AnnotationError, "annotation file")
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise AnnotationError(f"{path}: not a UTF-8 text file; annotations must be "
                               "'time<TAB>class' lines") from None
-    except OSError as exc:
-        raise AnnotationError(f"{path}: cannot read ({exc.strerror})") from None
     events: Dict[str, List[Tuple[float, int]]] = {}
     for lineno, line in enumerate(text.splitlines(), 1):
         line = line.strip()

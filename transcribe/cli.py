@@ -1,4 +1,4 @@
-"""``transcribe``: songs in, drum MIDI files out. A thin layer over :mod:`transcribe.api`."""
+"""``transcribe``: songs in, drum MIDI files out. A thin layer over :mod:`drumscribe.transcribe.api`."""
 
 from __future__ import annotations
 
@@ -7,20 +7,34 @@ import sys
 from pathlib import Path
 from typing import List, Optional
 
+from drumscribe import __version__
+
+from . import distributed  # imports Dask only when asked
 from .audio import AUDIO_EXTENSIONS
-from .errors import DrumscribeError
+from .errors import DrumscribeError, report_internal_error
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of the ``transcribe`` command."""
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults shown only where there is one to show (not None, False or [], and not
+    twice when the help text already says it)."""
+
+    def _get_help_string(self, action):
+        if action.default in (None, False, []) or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def build_parser(pm=None) -> argparse.ArgumentParser:
+    """The argument parser of the ``transcribe`` command, with the options that the
+    plugins of ``pm`` add (default: the built-ins')."""
     p = argparse.ArgumentParser(
         prog="transcribe",
         description="Transcribe drums in songs to MIDI (General MIDI drums or a game's note map).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=HelpFormatter)
     p.add_argument("inputs", nargs="*", metavar="SONG",
                    help="audio files (WAV, FLAC, OGG, MP3) or folders of them")
     p.add_argument("-o", "--output-dir", default=None,
-                   help="folder for <stem>.mid (default: next to each song)")
+                   help="folder for <stem>.mid (default: the current folder)")
     p.add_argument("--model", default=None, help="checkpoint (.pt); default: the shipped model")
     p.add_argument("--config", default=None, help="YAML config file")
     p.add_argument("--calibration", default=None,
@@ -40,17 +54,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write a rhythm-game chart folder (needs a chart export plugin)")
     p.add_argument("--preview", action="store_true",
                    help="also write <stem>.png: activations, thresholds, onsets and beat grid")
-    p.add_argument("--bpm", type=float, default=None,
-                   help="chart: fixed tempo instead of beat tracking")
-    p.add_argument("--offset", type=float, default=None,
-                   help="chart: time of the first downbeat in seconds (with --bpm)")
-    p.add_argument("--tempo-from", default=None, metavar="MIDI",
-                   help="chart: take the tempo map from this MIDI file")
-    p.add_argument("--chart-format", choices=("mid", "chart"), default=None,
-                   help="chart: write notes.mid (default) or notes.chart, never both")
-    for tag in ("title", "artist", "album", "genre", "year"):
-        p.add_argument(f"--{tag}", default=None,
-                       help=f"chart: the song's {tag} (default: the audio file's tags)")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--force", action="store_true",
                    help="accept a calibration file made for another model")
@@ -58,7 +61,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="print thresholds and their sources, and which plugin picked onsets")
     p.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    p.add_argument("--debug", action="store_true", help="print the traceback of an error")
+    p.add_argument("--version", action="version", version=f"%(prog)s (drumscribe) {__version__}")
+    distributed.add_arguments(p)
+    add_plugin_arguments(p, pm if pm is not None else _builtin_manager())
     return p
+
+
+def _builtin_manager():
+    from .pipeline import make_plugin_manager
+
+    try:
+        return make_plugin_manager(entry_points="builtin")[0]
+    except DrumscribeError:  # not installed: no plugin options
+        return None
+
+
+def add_plugin_arguments(parser: argparse.ArgumentParser, pm) -> List[str]:
+    """Let each plugin add its options (``drumscribe_add_arguments``) in its own
+    argument group; returns the ``dest`` names they added.
+
+    Raises
+    ------
+    PluginError
+        If a plugin's options clash with others or the hook raises.
+    """
+    from .pipeline import _call, _impls
+
+    before = {a.dest for a in parser._actions}
+    if pm is None:
+        return []
+    for impl in _impls(pm, "drumscribe_add_arguments"):
+        group = parser.add_argument_group(f"options of plugin {impl.plugin_name}")
+        _call(impl, "drumscribe_add_arguments", {"parser": group})
+    return [a.dest for a in parser._actions if a.dest not in before]
+
+
+def _plugin_manager(argv):
+    """The plugins this command line loads (``--plugin``, ``--disable-plugin``,
+    the config's lists), found before the full parser is built."""
+    from .config import Config, load_config
+    from .pipeline import make_plugin_manager
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--plugin", action="append", default=[])
+    pre.add_argument("--disable-plugin", action="append", default=[])
+    pre.add_argument("--config", default=None)
+    known, _ = pre.parse_known_args(argv)
+    cfg = load_config(known.config) if known.config else Config()
+    return make_plugin_manager(list(cfg.postprocessing.plugins) + known.plugin,
+                               list(cfg.postprocessing.disable_plugins) + known.disable_plugin)[0]
 
 
 def _parse_thresholds(values: List[str], parser) -> tuple:
@@ -81,12 +133,19 @@ def _parse_thresholds(values: List[str], parser) -> tuple:
     return glob, per
 
 
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a name too long, a loop of links: the song's own error says so
+        return False
+
+
 def expand_inputs(inputs: List[str]) -> List[Path]:
     """Files as given, folders expanded to the audio files inside (sorted, recursive)."""
     out: List[Path] = []
     for s in inputs:
         p = Path(s)
-        if p.is_dir():
+        if _is_dir(p):
             out.extend(sorted(q for q in p.rglob("*")
                               if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
         else:
@@ -96,34 +155,57 @@ def expand_inputs(inputs: List[str]) -> List[Path]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup,
-    130 interrupted by Ctrl-C)."""
+    130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP)."""
+    from .signals import exit_code, ignore_signals, interruptible
+
     reports: list = []
-    try:
-        return _main(argv, reports)
-    except KeyboardInterrupt:
-        # atomic_write has removed the temporary of the file being written
-        done = len(reports[0].done) if reports else 0
-        print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
-        return 130
+    _safe_streams()
+    with interruptible():
+        try:
+            return _main(argv, reports)
+        except KeyboardInterrupt as exc:
+            # the song being written is discarded whole; a rerun resumes
+            ignore_signals()
+            done = len(reports[0].done) if reports else 0
+            print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
+            return exit_code(exc)
+        except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
+            return report_internal_error("transcribe", exc,
+                                         "--debug" in (sys.argv[1:] if argv is None else argv))
+
+
+def _safe_streams() -> None:
+    """File names in any encoding reach the terminal (undecodable bytes escaped)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, OSError):
+            pass
 
 
 def _main(argv, reports: list) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        pm = _plugin_manager(argv)
+    except DrumscribeError as exc:
+        if not {"-h", "--help", "--version"} & set(argv):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        pm = None
+    parser = build_parser(pm)
+    plugin_dests = add_plugin_arguments(argparse.ArgumentParser(add_help=False), pm)
     args = parser.parse_args(argv)
     if not args.inputs and not args.list_plugins:
         parser.error("give at least one SONG (or --list-plugins)")
     if args.calibration and args.no_calibration:
         parser.error("--calibration and --no-calibration exclude each other")
+    distributed.check_arguments(args, parser)
     glob, per = _parse_thresholds(args.threshold, parser)
-    if args.bpm is not None and not 20 <= args.bpm <= 400:
-        parser.error("--bpm must be between 20 and 400")
-    if args.bpm is not None and args.tempo_from:
-        parser.error("--bpm and --tempo-from exclude each other")
-    chart_opts = {k: v for k, v in (("bpm", args.bpm), ("offset", args.offset),
-                                    ("tempo_from", args.tempo_from), ("name", args.title),
-                                    ("artist", args.artist), ("album", args.album),
-                                    ("genre", args.genre), ("year", args.year),
-                                    ("chart_format", args.chart_format)) if v is not None}
+    if args.chart and Path(args.chart).exists() and not Path(args.chart).is_dir():
+        print(f"error: {args.chart}: --chart needs a folder, and this is a file; choose a folder "
+              "(it is created if missing)", file=sys.stderr)
+        return 2
+    options = {d: getattr(args, d) for d in plugin_dests if getattr(args, d, None) is not None}
 
     from . import api  # heavy imports only after --help
 
@@ -140,30 +222,35 @@ def _main(argv, reports: list) -> int:
             model=args.model, config=args.config, calibration=args.calibration,
             use_calibration=not args.no_calibration, threshold=glob, class_thresholds=per,
             plugins=args.plugin, disable_plugins=args.disable_plugin, force=args.force,
-            device=args.device, verbose=args.verbose, log=say,
-            plugin_options={"chart": chart_opts} if chart_opts else None)
-    except (DrumscribeError, ValueError) as exc:
+            device=args.device, verbose=args.verbose, log=say, overwrite=args.overwrite,
+            options=options)
+    except DrumscribeError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if args.debug:
+            import traceback
+            traceback.print_exc()
         return 2
     if args.verbose:
         for line in session.describe():
             say(line)
     files = expand_inputs(args.inputs)
     if not files:
-        print("error: no audio files found in the given folders", file=sys.stderr)
+        print(f"error: {', '.join(args.inputs)}: no audio files "
+              f"({', '.join(AUDIO_EXTENSIONS)}) found in the given folders", file=sys.stderr)
         return 1
-    if args.output_dir:
-        try:
-            api.make_output_dir(args.output_dir)
-        except DrumscribeError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
     report = api.BatchReport()
     reports.append(report)
-    api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
-                         save_activations=args.save_activations, chart_dir=args.chart,
-                         preview=args.preview, say=say, err=lambda m: print(m, file=sys.stderr),
-                         progress=not args.quiet, report=report)
+    if distributed.wanted(args):  # --workers N / --scheduler: the same batch on Dask
+        return distributed.run_cli(args, session, files, say, report)
+    try:  # errors before the first song (clashing outputs, unwritable folders) are setup errors
+        api.transcribe_files(session, files, args.output_dir, overwrite=args.overwrite,
+                             save_activations=args.save_activations, chart_dir=args.chart,
+                             preview=args.preview, say=say,
+                             err=lambda m: print(m, file=sys.stderr),
+                             progress=not (args.quiet or args.verbose), report=report)
+    except DrumscribeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0 if not report.failed else 1
 
 

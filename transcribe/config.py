@@ -24,13 +24,14 @@ Unknown keys are errors, so a typo never silently does nothing. Relative paths
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 
 @dataclass
@@ -67,18 +68,19 @@ class Config:
         Per-plugin sections, validated by each plugin.
     path : str
         The file it was read from ("" for defaults).
-    cli_threshold : float or None
-        ``--threshold T`` (set by the command line, not the file).
-    cli_class_thresholds : dict
-        ``--threshold CLASS=T`` (set by the command line).
+    lines : dict of str -> int
+        Line of each key in that file (``"postprocessing.class_thresholds.kick"``),
+        so messages can say ``file:line``.
+
+    What the command line sets is not stored here: it is the run's
+    :class:`~drumscribe.transcribe.run.RunOptions` (``context.run``).
     """
 
     postprocessing: PostprocessingConfig = field(default_factory=PostprocessingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     plugins_config: Dict[str, dict] = field(default_factory=dict)
     path: str = ""
-    cli_threshold: Optional[float] = None
-    cli_class_thresholds: Dict[str, float] = field(default_factory=dict)
+    lines: Dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
 _SECTIONS = {"postprocessing", "export", "plugins_config"}
@@ -129,7 +131,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
                           f"{', '.join(sorted(_SECTIONS))}")
     unknown = sorted(set(map(str, data)) - _SECTIONS)
     if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}; expected "
+        raise ConfigError(f"{path}: unknown section(s) {', '.join(unknown)}"
+                          f"{did_you_mean(unknown[0], _SECTIONS)}; expected "
                           f"{', '.join(sorted(_SECTIONS))}")
     cfg = Config(path=str(path))
     pp = data.get("postprocessing") or {}
@@ -138,8 +141,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
     known = set(PostprocessingConfig.__dataclass_fields__)
     bad = sorted(set(map(str, pp)) - known)
     if bad:
-        raise ConfigError(f"{path}: unknown key(s) postprocessing.{', postprocessing.'.join(bad)}; "
-                          f"known: {', '.join(sorted(known))}")
+        raise ConfigError(f"{path}: unknown key(s) postprocessing.{', postprocessing.'.join(bad)}"
+                          f"{did_you_mean(bad[0], known)}; known: {', '.join(sorted(known))}")
     p = cfg.postprocessing
     if "onset_threshold" in pp:
         p.onset_threshold = _threshold(pp["onset_threshold"], _where(path, "postprocessing.onset_threshold"))
@@ -166,10 +169,17 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
     groups = pp.get("class_groups") or {}
     if not isinstance(groups, dict):
         raise ConfigError(f"{path}: postprocessing.class_groups must map group -> [classes]")
+    owner: Dict[str, str] = {}
     for g, members in groups.items():
         members = _str_list(members, _where(path, f"postprocessing.class_groups.{g}"))
         if not members:
             raise ConfigError(f"{path}: postprocessing.class_groups.{g} is empty")
+        for m in members:
+            if m in owner and owner[m] != str(g):
+                raise ConfigError(f"{path}: class {m!r} is in two groups "
+                                  f"(postprocessing.class_groups.{owner[m]} and .{g}); a class "
+                                  "can belong to one group only")
+            owner[m] = str(g)
         p.class_groups[str(g)] = members
     p.disabled_classes = _str_list(pp.get("disabled_classes"), _where(path, "postprocessing.disabled_classes"))
 
@@ -178,7 +188,8 @@ def config_from_dict(data: Any, path: str = "<config>") -> Config:
         raise ConfigError(f"{path}: export must be a mapping")
     bad = sorted(set(map(str, ex)) - set(ExportConfig.__dataclass_fields__))
     if bad:
-        raise ConfigError(f"{path}: unknown key(s) export.{', export.'.join(bad)}")
+        raise ConfigError(f"{path}: unknown key(s) export.{', export.'.join(bad)}"
+                          f"{did_you_mean(bad[0], ExportConfig.__dataclass_fields__)}")
     nm = ex.get("note_map") or {}
     if not isinstance(nm, dict):
         raise ConfigError(f"{path}: export.note_map must map class -> MIDI note")
@@ -211,10 +222,71 @@ def load_config(path) -> Config:
 
     path = Path(path)
     data = read_yaml(path, ConfigError, "config file", "check the path given to --config")
-    return config_from_dict(data, str(path))
+    lines = key_lines(path.read_text(encoding="utf-8"))
+    try:
+        cfg = config_from_dict(data, str(path))
+    except ConfigError as exc:
+        raise ConfigError(_with_line(str(exc), str(path), lines)) from None
+    cfg.lines = lines
+    return cfg
 
 
-def check_classes(cfg: Config, classes: List[str]) -> None:
+def key_lines(text: str, depth: int = 3, limit: int = 10_000) -> Dict[str, int]:
+    r"""Line (1-based) of each mapping key down to ``depth`` levels, as dotted paths.
+
+    Uses ``yaml.compose`` (nodes only, no objects built); aliases are not
+    followed, and at most ``limit`` keys are recorded.
+
+    Examples
+    --------
+    >>> key_lines("postprocessing:\n  onset_threshold: 0.4\n")
+    {'postprocessing': 1, 'postprocessing.onset_threshold': 2}
+    """
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    out: Dict[str, int] = {}
+
+    def walk(node, prefix, level):
+        if not isinstance(node, yaml.MappingNode) or level >= depth:
+            return
+        for k, v in node.value:
+            if len(out) >= limit or not isinstance(k, yaml.ScalarNode):
+                return
+            name = f"{prefix}{k.value}"
+            out.setdefault(name, k.start_mark.line + 1)
+            walk(v, name + ".", level + 1)
+
+    walk(root, "", 0)
+    return out
+
+
+def _with_line(message: str, path: str, lines: Mapping[str, int]) -> str:
+    """``path: ...`` -> ``path:LINE: ...`` for the key the message names first."""
+    head = f"{path}: "
+    if not message.startswith(head) or not lines:
+        return message
+    body = message[len(head):]
+    found = []
+    for key, line in lines.items():
+        m = re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", body)
+        if m:
+            found.append((m.start(), -len(key), line))
+    if not found:
+        return message
+    return f"{path}:{min(found)[2]}: {body}"
+
+
+def _at(cfg: "Config", key: str) -> str:
+    """``file:line`` of ``key`` in the config (or just the file, or "config")."""
+    where = cfg.path or "config"
+    return f"{where}:{cfg.lines[key]}" if key in cfg.lines else where
+
+
+def check_classes(cfg: Config, classes: List[str], cli_class_thresholds: Mapping[str, float] = {}) -> None:
     """Check that every class the config names exists in the model (or a group).
 
     Raises
@@ -227,18 +299,34 @@ def check_classes(cfg: Config, classes: List[str]) -> None:
     names = set(classes) | set(groups)
     where = cfg.path or "config"
     for g, members in groups.items():
+        if g in classes:
+            raise ConfigError(f"{where}: class_groups.{g} is named like a class of the model; "
+                              "give the group a name of its own (e.g. "
+                              f"{g}_group)")
         for m in members:
             if m not in classes:
                 raise ConfigError(f"{where}: class_groups.{g} names {m!r}, which the model does "
                                   f"not have (model classes: {', '.join(classes)})")
+    merged = {m: g for g, members in groups.items() for m in members}
     for key, mapping in (("class_thresholds", p.class_thresholds),
-                         ("--threshold", cfg.cli_class_thresholds),
+                         ("--threshold", cli_class_thresholds),
                          ("note_map", cfg.export.note_map)):
         for k in mapping:
+            section = "export" if key == "note_map" else "postprocessing"
+            at = key if key == "--threshold" else f"{_at(cfg, f'{section}.{key}.{k}')}: {key}"
             if k not in names:
-                raise ConfigError(f"{where}: {key} names unknown class {k!r}; model classes: "
-                                  f"{', '.join(classes)}")
+                raise ConfigError(f"{at} names unknown class {k!r}{did_you_mean(k, names)}; "
+                                  f"model classes: {', '.join(classes)}")
+            if k in merged and key != "note_map":
+                raise ConfigError(f"{at} names {k!r}, which class_groups in {where} merges into "
+                                  f"{merged[k]!r}; set the threshold of {merged[k]!r} instead")
     for k in p.disabled_classes:
         if k not in names:
-            raise ConfigError(f"{where}: disabled_classes names unknown class {k!r}; model "
-                              f"classes: {', '.join(classes)}")
+            raise ConfigError(f"{_at(cfg, 'postprocessing.disabled_classes')}: disabled_classes names unknown class {k!r}"
+                              f"{did_you_mean(k, names)}; model classes: {', '.join(classes)}")
+    disabled = set(p.disabled_classes)
+    grouped = {m for ms in groups.values() for m in ms}
+    outputs = {c for c in classes if c not in grouped} | set(groups)  # after merging groups
+    if (outputs and outputs <= disabled) or (classes and set(classes) <= disabled):
+        raise ConfigError(f"{_at(cfg, 'postprocessing.disabled_classes')}: disabled_classes "
+                          "disables every class; nothing would be transcribed: enable at least one")

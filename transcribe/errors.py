@@ -3,11 +3,26 @@
 Every error a user can cause derives from :class:`DrumscribeError` and carries a
 one-line message that names the file at fault and, where there is one, the fix.
 The command-line tools print that line and exit non-zero instead of showing a
-traceback.
+traceback (``--debug`` shows it). Any other exception is a bug in drumscribe or a
+plugin: the tools print ``internal error, please report`` (see
+:func:`report_internal_error`).
+
+A ``DrumscribeError`` is deliberately not a ``ValueError``: a ``ValueError`` from
+a programming mistake must not be mistaken for bad input.
 """
 
+from __future__ import annotations
 
-class DrumscribeError(ValueError):
+import difflib
+import sys
+import traceback
+from typing import Iterable
+
+EXIT_INTERNAL_ERROR = 70
+"""Exit status after an internal error (``EX_SOFTWARE`` of sysexits.h)."""
+
+
+class DrumscribeError(Exception):
     """Base class of all drumscribe errors caused by input or configuration."""
 
 
@@ -45,3 +60,34 @@ class PluginError(DrumscribeError):
 
 class OutputError(DrumscribeError):
     """An output file cannot be written (exists, folder not writable, disk full)."""
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""``.
+
+    Examples
+    --------
+    >>> did_you_mean("kik", ["kick", "snare_head"])
+    " (did you mean 'kick'?)"
+    >>> did_you_mean("zzz", ["kick"])
+    ''
+    """
+    close = difflib.get_close_matches(str(name), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def report_internal_error(prog: str, exc: BaseException, debug: bool) -> int:
+    """Print a bug (an exception that is not a :class:`DrumscribeError`) on stderr.
+
+    One line ``PROG: internal error, please report: TYPE: MESSAGE``, then the
+    traceback with ``--debug`` or a hint to rerun with it. Returns
+    :data:`EXIT_INTERNAL_ERROR`.
+    """
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    print(f"{prog}: internal error, please report: {type(exc).__name__}: {first}"[:300],
+          file=sys.stderr)
+    if debug:
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+    else:
+        print(f"{prog}: rerun with --debug for the traceback", file=sys.stderr)
+    return EXIT_INTERNAL_ERROR

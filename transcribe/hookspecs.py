@@ -1,6 +1,6 @@
 """Hook specifications of the postprocessing stage: every hook, documented, in one place.
 
-The stage turns an :class:`~transcribe.activations.Activations` matrix into a
+The stage turns an :class:`~drumscribe.transcribe.activations.Activations` matrix into a
 list of :class:`Onset` events. It runs these hooks, in this order, once per
 song:
 
@@ -26,8 +26,13 @@ Every hook is called through ``pm.hook.<name>(...)``, pluggy's own calling, so
 ``tryfirst``/``trylast``, ``firstresult``, ``wrapper=True`` (and old-style
 ``hookwrapper=True``) implementations and ``pm.add_hookcall_monitoring`` work as
 pluggy documents. A *chained* hook is one pluggy call per implementation
-(:func:`transcribe.pipeline.call_chained`): a wrapper of a chained hook runs
+(:func:`drumscribe.transcribe.pipeline.call_chained`): a wrapper of a chained hook runs
 around each step.
+
+Before all of these, when ``transcribe`` builds its command line,
+:func:`drumscribe_add_arguments` lets each plugin add its own options; their
+values reach every hook, with the rest of what the command line set, in the
+immutable ``context.run`` (:class:`~drumscribe.transcribe.run.RunOptions`).
 
 Plugins are called in pluggy's order: later-registered first, ``tryfirst``
 before and ``trylast`` after the rest. Built-ins are registered first, so a
@@ -36,15 +41,17 @@ implementation may accept any subset of a hook's arguments (pluggy's opt-in
 arguments), so new arguments never break an old plugin.
 
 Every argument is passed by keyword. A hook that raises, or returns a value of
-the wrong type, stops the song with a :class:`~transcribe.errors.PluginError`
+the wrong type, stops the song with a :class:`~drumscribe.transcribe.errors.PluginError`
 that names the plugin and the hook.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Union
 
 import pluggy
+
+from .run import RunOptions  # noqa: F401 (re-exported for plugins)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .activations import Activations
@@ -53,7 +60,7 @@ PROJECT = "drumscribe"
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
-# The plain types moved to transcribe.types; re-exported for plugins that import them here.
+# The plain types moved to drumscribe.transcribe.types; re-exported for plugins that import them here.
 from .types import (PRIORITY_CALIBRATION, PRIORITY_COMMAND_LINE, PRIORITY_CONFIG,  # noqa: E402,F401
                     PRIORITY_GLOBAL, Candidates, Context, Onset, ThresholdLayer)
 
@@ -64,7 +71,7 @@ def drumscribe_configure(context: Context) -> None:
 
     Called once per pipeline, for every plugin. Read your section with
     ``context.plugin_config("<your name>")`` and raise
-    :class:`~transcribe.errors.ConfigError` (naming your plugin) when it is
+    :class:`~drumscribe.transcribe.errors.ConfigError` (naming your plugin) when it is
     invalid.
 
     Parameters
@@ -79,7 +86,7 @@ def drumscribe_transform_activations(activations: "Activations", context: Contex
     """Transform the activation matrix before thresholds are chosen (chained).
 
     Called once per song. Each implementation receives the output of the
-    previous one. Return a new :class:`~transcribe.activations.Activations`
+    previous one. Return a new :class:`~drumscribe.transcribe.activations.Activations`
     (e.g. smoothed values, or merged class groups with a new class list) or
     ``None`` to pass it on unchanged.
 
@@ -93,7 +100,7 @@ def drumscribe_transform_activations(activations: "Activations", context: Contex
 
 
 @hookspec
-def drumscribe_thresholds(classes: Sequence[str], activations: "Activations", context: Context) -> Optional[ThresholdLayer]:
+def drumscribe_thresholds(classes: Sequence[str], activations: "Activations", context: Context) -> Union[ThresholdLayer, List[ThresholdLayer], None]:
     """Offer per-class thresholds (all results collected).
 
     Called once per song, after the transforms. Every layer returned is
@@ -187,11 +194,12 @@ def drumscribe_onset_candidates(activations: "Activations", context: Context) ->
 def drumscribe_export(onsets: List[Onset], activations: "Activations", thresholds: Dict[str, float], audio_path: str, out_dir: str, context: Context) -> Optional[List[str]]:
     """Write extra output formats for a song (all results collected).
 
-    Called once per song after the MIDI file is written, only for the writers
-    the run asked for (``context.state["exports"]``, e.g. ``{"chart", "preview"}``;
-    ``context.state["overwrite"]`` says whether existing outputs may be replaced).
-    Write atomically (:func:`transcribe.io.atomic_write`). Return the list of paths
-    written, or ``None`` when the plugin has nothing to write.
+    Called once per song after the MIDI file is written. Write only when your
+    export's name is in ``context.run.exports`` (e.g. ``{"chart", "preview"}``);
+    replace existing outputs only when ``context.run.overwrite``. Write
+    atomically (:func:`drumscribe.transcribe.io.atomic_write`). The result is the contract:
+    return the list of paths written (``transcribe`` prints them), or ``None``
+    when the plugin has nothing to write.
 
     Parameters
     ----------
@@ -203,4 +211,23 @@ def drumscribe_export(onsets: List[Onset], activations: "Activations", threshold
     out_dir : str
         Folder for the outputs.
     context : Context
+    """
+
+
+@hookspec
+def drumscribe_add_arguments(parser: Any) -> None:
+    """Add this plugin's command-line options to ``transcribe`` (called for every plugin).
+
+    Called when ``transcribe`` builds its parser, before any other hook, with an
+    argparse argument group titled after the plugin (as madmom's processors'
+    ``add_arguments`` and pytest's ``pytest_addoption``): call
+    ``parser.add_argument("--my-flag", ...)``. The values given on the command
+    line reach every hook as ``context.run.option(dest)``; the core never reads
+    them. Validate them in :func:`drumscribe_configure` and raise
+    :class:`~drumscribe.transcribe.errors.ConfigError` naming the flag.
+
+    Parameters
+    ----------
+    parser : argparse._ArgumentGroup
+        The plugin's own group of the ``transcribe`` parser.
     """

@@ -1,4 +1,4 @@
-"""Model inference: audio or features -> :class:`~transcribe.activations.Activations`.
+"""Model inference: audio or features -> :class:`~drumscribe.transcribe.activations.Activations`.
 
 The model runs over overlapping windows (``core`` frames kept, ``context``
 frames each side discarded), several windows per batch, under
@@ -9,7 +9,7 @@ blocked.
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, List, Optional
+from typing import Iterable, List, Optional
 
 import numpy as np
 import torch
@@ -25,15 +25,31 @@ def resolve_device(device: Optional[str]) -> torch.device:
 
     Raises
     ------
-    ValueError
-        If a GPU is asked for and none is present.
+    ConfigError
+        (a ``ValueError``) For anything else, or a GPU asked for and none present.
     """
+    import re
+
+    from .errors import ConfigError
+
     if device in (None, "", "cpu"):
         return torch.device("cpu")
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda asked for, but no CUDA GPU is available; use --device cpu")
+    if not isinstance(device, str) or not re.fullmatch(r"cuda(:\d{1,3})?|mps", device):
+        raise ConfigError(f"--device {str(device)[:40]}: not a device drumscribe runs on; use "
+                          "cpu, cuda, cuda:N or auto")
+    if device == "mps":
+        if not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+            raise ConfigError("--device mps asked for, but no Apple GPU is available; use "
+                              "--device cpu")
+        return torch.device("mps")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {device} asked for, but no CUDA GPU is available; use "
+                          "--device cpu")
+    if ":" in device and int(device.split(":")[1]) >= torch.cuda.device_count():
+        raise ConfigError(f"--device {device}: there are only {torch.cuda.device_count()} CUDA "
+                          "GPUs (cuda:0 ...); use another or --device cuda")
     return torch.device(device)
 
 

@@ -11,6 +11,7 @@ A checkpoint is one ``torch.save``\\ d dict of plain types and tensors, loaded w
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -25,6 +26,9 @@ from .features import FeatureSettings
 from .vocabulary import validate_classes
 
 CHECKPOINT_FORMAT = "drumscribe-checkpoint"
+MAX_CHECKPOINT_BYTES = 2 * 1024 ** 3
+"""Larger checkpoint files are refused before reading (the shipped one is under 2 MB)."""
+MAX_CHECKPOINT_MEMBERS = 10_000
 CHECKPOINT_VERSION = 1
 
 
@@ -208,24 +212,15 @@ def read_checkpoint_dict(path) -> dict:
         If the file is missing, not a torch file, or carries a pickle payload
         (code) that weights-only loading refuses.
     """
+    from .io import open_regular
+
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found; pass --model with a .pt file "
-                              "written by scripts/train.py")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise CheckpointError(
-            f"{path}: refused: the checkpoint holds Python objects that weights-only loading "
-            f"does not allow ({first[:160]}); only load checkpoints written by drumscribe"
-        ) from None
-    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, AttributeError) as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint ({msg[:200]})") from None
-    except Exception as exc:  # torch raises assorted types on hostile input
-        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint "
-                              f"({type(exc).__name__})") from None
+    fh = open_regular(path, CheckpointError, "checkpoint", "pass --model with a .pt file "
+                      "written by scripts/train.py", MAX_CHECKPOINT_BYTES)
+    with fh:
+        _check_archive(fh, path)
+        fh.seek(0)
+        data = _torch_load(fh, path)
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a drumscribe checkpoint (no 'format: "
                               f"{CHECKPOINT_FORMAT}'); train one with scripts/train.py")
@@ -235,6 +230,122 @@ def read_checkpoint_dict(path) -> dict:
                               f"(this drumscribe reads version {CHECKPOINT_VERSION}); retrain or "
                               "upgrade drumscribe")
     return data
+
+
+def _check_archive(fh, path: Path) -> None:
+    """Refuse a checkpoint whose zip archive could make torch allocate more than
+    the file holds: only stored (uncompressed) members, as ``torch.save`` writes
+    them, a bounded number of them, their sizes summing to at most the file's."""
+    size = os.fstat(fh.fileno()).st_size
+    try:
+        with zipfile.ZipFile(fh) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        msg = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint (not a torch zip "
+                              f"archive: {msg}; not a torch .pt archive: a text file, or a "
+                              "truncated download?); pass --model with a .pt written by "
+                              "scripts/train.py (torch.save)") from None
+    if len(infos) > MAX_CHECKPOINT_MEMBERS:
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint ({len(infos)} "
+                              f"archive members; torch.save writes far fewer)")
+    packed = [i.filename for i in infos if i.compress_type != zipfile.ZIP_STORED]
+    declared = sum(i.file_size for i in infos)
+    if packed or declared > size:
+        raise CheckpointError(
+            f"{path}: refused: the checkpoint's archive declares {declared} bytes of content in "
+            f"a {size}-byte file" + (f" ({len(packed)} compressed members)" if packed else "")
+            + "; torch.save stores members uncompressed, so this is damaged or hostile (a zip "
+            "bomb); only load checkpoints written by drumscribe")
+
+
+def _torch_load(fh, path: Path):
+    try:
+        return torch.load(fh, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{path}: refused: the checkpoint holds Python objects that weights-only loading "
+            f"does not allow ({first[:160]}); only load checkpoints written by drumscribe"
+        ) from None
+    except (RuntimeError, zipfile.BadZipFile, EOFError, OSError, ValueError, AttributeError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint ({msg[:200]})") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint (it declares "
+                              "tensors too large to load); the file is damaged") from None
+    except Exception as exc:  # torch raises assorted types on hostile input
+        raise CheckpointError(f"{path}: not a readable drumscribe checkpoint "
+                              f"({type(exc).__name__})") from None
+
+
+# (key, lowest, highest, integer?) of every numeric checkpoint setting
+_FEATURE_RANGES = (("sample_rate", 1000, 768000, True), ("n_fft", 16, 65536, True),
+                   ("hop", 1, 65536, True), ("n_mels", 1, 1024, True),
+                   ("fmin", 0.0, 384000.0, False), ("fmax", 1.0, 384000.0, False),
+                   ("log_scale", 1e-6, 1e6, False))
+_ARCH_RANGES = (("pool", 1, 64, True), ("rnn_hidden", 1, 4096, True), ("rnn_layers", 1, 16, True),
+                ("dropout", 0.0, 0.99, False))
+
+
+def _check_number(value, key, lo, hi, integer, path):
+    ok_type = (isinstance(value, int) if integer else isinstance(value, (int, float)))
+    if isinstance(value, bool) or not ok_type or not (lo <= value <= hi):
+        kind = "an integer" if integer else "a number"
+        raise CheckpointError(f"{path}: checkpoint setting {key} = {str(value)[:40]} must be "
+                              f"{kind} in {lo}..{hi}; the checkpoint is damaged: retrain or "
+                              "use another")
+
+
+def check_settings(data: dict, path) -> None:
+    """Range-check every numeric setting of a raw checkpoint dict, before any
+    array is allocated from them.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the setting, its value and the allowed range.
+    """
+    feats, arch = data.get("features"), data.get("arch")
+    if not isinstance(feats, dict) or not isinstance(arch, dict):
+        raise CheckpointError(f"{path}: checkpoint is incomplete or inconsistent (no features "
+                              "or arch settings); retrain it")
+    for key, lo, hi, integer in _FEATURE_RANGES:
+        if key in feats:
+            _check_number(feats[key], f"features.{key}", lo, hi, integer, path)
+    for key, lo, hi, integer in _ARCH_RANGES:
+        if key in arch:
+            _check_number(arch[key], f"arch.{key}", lo, hi, integer, path)
+    for key in ("conv2d_channels", "conv1d_channels"):
+        chans = arch.get(key, [])
+        if not isinstance(chans, (list, tuple)) or len(chans) > 16:
+            raise CheckpointError(f"{path}: checkpoint setting arch.{key} must be a list of at "
+                                  "most 16 channel counts; the checkpoint is damaged")
+        for c in chans:
+            _check_number(c, f"arch.{key}", 1, 4096, True, path)
+    sr, n_fft, hop = feats.get("sample_rate", 44100), feats.get("n_fft", 2048), feats.get("hop", 441)
+    if hop > n_fft:
+        raise CheckpointError(f"{path}: checkpoint setting features.hop = {hop} exceeds "
+                              f"features.n_fft = {n_fft}; the checkpoint is damaged")
+    fmin, fmax = feats.get("fmin", 30.0), feats.get("fmax", 17000.0)
+    if not fmin < fmax <= sr / 2:
+        raise CheckpointError(f"{path}: checkpoint settings features.fmin = {fmin} and fmax = "
+                              f"{fmax} must satisfy fmin < fmax <= sample_rate / 2 = {sr / 2:g}; "
+                              "the checkpoint is damaged")
+
+
+def _check_weights(model: "CRNN", state: dict, path) -> None:
+    """The state dict must fill exactly the model's parameters, all finite."""
+    with torch.device("meta"):
+        expect = sum(t.numel() for t in model.state_dict().values())
+    got = sum(t.numel() for t in state.values() if isinstance(t, torch.Tensor))
+    if got != expect:
+        raise CheckpointError(f"{path}: checkpoint is incomplete or inconsistent (the weights "
+                              f"hold {got} numbers, its architecture needs {expect}); retrain it")
+    for k, t in state.items():
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not torch.isfinite(t).all():
+            raise CheckpointError(f"{path}: checkpoint weights contain NaN or inf ({k}); the "
+                                  "training diverged: retrain or use another checkpoint")
 
 
 def load_checkpoint(path, expect_classes=None) -> Checkpoint:
@@ -253,10 +364,16 @@ def load_checkpoint(path, expect_classes=None) -> Checkpoint:
     """
     path = Path(path)
     data = read_checkpoint_dict(path)
+    check_settings(data, path)
     try:
         classes = validate_classes(data["classes"])
         features = FeatureSettings.from_dict(data["features"])
         arch = ArchSettings.from_dict(data["arch"])
+        if not isinstance(data.get("state_dict"), dict):
+            raise KeyError("state_dict")
+        with torch.device("meta"):
+            shape = CRNN(features.n_mels, len(classes), arch)
+        _check_weights(shape, data["state_dict"], path)
         model = CRNN(features.n_mels, len(classes), arch)
         model.load_state_dict(data["state_dict"])
     except CheckpointError:

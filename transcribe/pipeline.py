@@ -12,21 +12,41 @@ import functools
 import importlib
 import importlib.metadata
 import importlib.util
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import pluggy
 
 from . import hookspecs
 from .activations import Activations
 from .config import Config, check_classes
-from .errors import DrumscribeError, PluginError
+from .errors import ConfigError, DrumscribeError, PluginError, did_you_mean
+from .run import RunOptions
 from .types import Candidates, Context, Onset, ThresholdLayer
 
 ENTRY_POINT_GROUP = "drumscribe"
-BUILTIN_PLUGINS = ("fixed_threshold", "class_thresholds", "calibrated", "class_groups", "peak_picking")
+DISTRIBUTION = "drumscribe"
+AUTOLOAD_ENV = "DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD"
+"""Set to ``1`` to load only the built-in plugins from entry points (as pytest's
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD``): third-party plugins then load only when named."""
+
+
+def builtin_plugins() -> Tuple[str, ...]:
+    """Names of the built-in plugins: this distribution's own ``drumscribe`` entry
+    points (listed once, in setup.cfg); empty when it is not installed."""
+    try:
+        dist = importlib.metadata.distribution(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        return ()
+    return tuple(sorted(ep.name for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP))
+
+
+def _dist_name(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.metadata["Name"] if dist is not None else "?"
 
 
 @dataclass
@@ -58,6 +78,8 @@ def load_module_plugin(spec: str):
                 raise PluginError(f"plugin file {spec} not found")
             name = f"drumscribe_user_plugin_{path.stem}"
             mspec = importlib.util.spec_from_file_location(name, path)
+            if mspec is None or mspec.loader is None:
+                raise PluginError(f"plugin file {spec} cannot be imported (not a Python file?)")
             module = importlib.util.module_from_spec(mspec)
             sys.modules[name] = module
             mspec.loader.exec_module(module)
@@ -69,8 +91,8 @@ def load_module_plugin(spec: str):
         raise PluginError(f"plugin {spec!r} failed to import: {type(exc).__name__}: {exc}") from None
 
 
-def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
-                        entry_points: bool = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
+def make_plugin_manager(plugins: Sequence = (), disable: Iterable[str] = (),
+                        entry_points: Union[bool, str] = True) -> Tuple[pluggy.PluginManager, Dict[str, PluginInfo]]:
     """Create a fresh plugin manager with built-in, installed and named plugins.
 
     Parameters
@@ -82,9 +104,10 @@ def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
     disable : sequence of str
         Plugin names not to register (entry-point names, module paths or
         module ``__name__``).
-    entry_points : bool
+    entry_points : bool or "builtin"
         Load the ``drumscribe`` entry-point group (built-ins and installed
-        third-party plugins).
+        third-party plugins); ``"builtin"`` (or ``$DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD=1``)
+        loads only the built-ins.
 
     Returns
     -------
@@ -103,16 +126,17 @@ def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
     info: Dict[str, PluginInfo] = {}
     disable = set(disable)
     if entry_points:
+        builtins = builtin_plugins()
+        if not builtins:
+            raise PluginError("built-in plugins not found: the drumscribe entry points are not "
+                              "installed; run 'pip install -e .' in the project folder")
+        only_builtins = entry_points == "builtin" or os.environ.get(AUTOLOAD_ENV) == "1"
         eps = sorted(importlib.metadata.entry_points(group=ENTRY_POINT_GROUP),
-                     key=lambda ep: (ep.name not in BUILTIN_PLUGINS, ep.name))
-        seen = {ep.name for ep in eps}
-        missing = [b for b in BUILTIN_PLUGINS if b not in seen]
-        if missing:
-            raise PluginError(
-                f"built-in plugins not found ({', '.join(missing)}): the drumscribe entry points "
-                "are not installed; run 'pip install -e .' in the project folder")
+                     key=lambda ep: (_dist_name(ep) != DISTRIBUTION, ep.name))
         for ep in eps:
             if ep.name in disable or ep.name in info:
+                continue
+            if only_builtins and _dist_name(ep) != DISTRIBUTION:
                 continue
             dist = getattr(ep, "dist", None)
             dname = dist.metadata["Name"] if dist is not None else "?"
@@ -142,6 +166,26 @@ def make_plugin_manager(plugins: Sequence = (), disable: Sequence[str] = (),
         info[name] = PluginInfo(name, f"module {getattr(module, '__file__', None) or name}", "",
                                 _hooks_of(pm, module))
     return pm, info
+
+
+def check_plugin_sections(config: Config, known: Iterable[str], log=None) -> None:
+    """Refuse a ``plugins_config`` section that no loaded plugin reads when it is
+    close to one that is read (a typo); a section of a plugin that is simply not
+    loaded this time is only mentioned through ``log`` (``-v``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the section, the file and the closest known section.
+    """
+    known = sorted(set(known))
+    for name in sorted(set(config.plugins_config) - set(known)):
+        hint = did_you_mean(name, known)
+        message = f"{config.path or 'config'}: plugins_config.{name} is read by no loaded plugin"
+        if hint:
+            raise ConfigError(f"{message}{hint}; fix the name or load its plugin")
+        if log is not None:
+            log(f"note: {message} (is its plugin disabled?)")
 
 
 def _register(pm, module, name):
@@ -183,6 +227,19 @@ def onset_plugins(pm: pluggy.PluginManager) -> List[str]:
     """Registered plugins that shape onsets (:data:`ONSET_HOOKS`), in registration order."""
     shaping = {i.plugin_name for h in ONSET_HOOKS for i in _impls(pm, h)}
     return [name for name, _ in pm.list_name_plugin() if name in shaping]
+
+
+def _call(impl, hook_name: str, kwargs: dict):
+    args = {k: kwargs[k] for k in impl.argnames}
+    try:
+        return impl.function(**args)
+    except DrumscribeError as exc:
+        if isinstance(exc, PluginError) or impl.plugin_name in str(exc):  # named once is enough
+            raise
+        raise type(exc)(f"plugin {impl.plugin_name!r} in {hook_name}: {exc}") from None
+    except Exception as exc:
+        raise PluginError(f"plugin {impl.plugin_name!r} raised in {hook_name}: "
+                          f"{type(exc).__name__}: {exc}") from exc
 
 
 # ----------------------------------------------------------------------------- checking answers
@@ -278,7 +335,7 @@ def _guard(impl, hook_name: str) -> None:
         try:
             res = fn(*args, **kwargs)
         except DrumscribeError as exc:
-            if isinstance(exc, PluginError):
+            if isinstance(exc, PluginError) or plugin in str(exc):  # named once is enough
                 raise
             raise type(exc)(f"plugin {plugin!r} in {hook_name}: {exc}") from None
         except Exception as exc:
@@ -294,7 +351,7 @@ def _guard(impl, hook_name: str) -> None:
             _ANSWERED.set(plugin)
         return res
 
-    guarded._drumscribe_guarded = True
+    guarded._drumscribe_guarded = True  # type: ignore[attr-defined]
     impl.function = guarded
 
 
@@ -393,14 +450,18 @@ class Postprocessor:
         One-line warnings that are always shown (default: stderr).
     pm : pluggy.PluginManager, optional
         Use this manager instead of making one (for tests).
+    run : RunOptions, optional
+        What the command line set (``context.run``); default: nothing.
     """
 
     def __init__(self, config: Config, model_classes: Sequence[str], model_fingerprint: str = "",
                  plugins: Sequence[str] = (), disable: Sequence[str] = (), force: bool = False,
                  verbose: bool = False, log=None, pm: Optional[pluggy.PluginManager] = None,
-                 entry_points: bool = True, warn=None):
+                 entry_points: Union[bool, str] = True, warn=None,
+                 run: Optional[RunOptions] = None):
         self.config = config
-        check_classes(config, list(model_classes))
+        run = run if run is not None else RunOptions()
+        check_classes(config, list(model_classes), run.class_thresholds)
         if pm is None:
             pm, self.plugin_info = make_plugin_manager(
                 list(config.postprocessing.plugins) + list(plugins),
@@ -411,11 +472,13 @@ class Postprocessor:
         guard_hooks(pm)
         self.pm = pm
         extra = {"warn": warn} if warn is not None else {}
-        self.context = Context(config=config, model_classes=list(model_classes),
+        self.context = Context(config=config, model_classes=list(model_classes), run=run,
                                model_fingerprint=model_fingerprint, force=force, verbose=verbose,
-                               log=log or (lambda m: None), onset_plugins=onset_plugins(pm),
-                               **extra)
+                               log=(log if verbose else None) or (lambda m: None),
+                               onset_plugins=onset_plugins(pm), **extra)
         pm.hook.drumscribe_configure(context=self.context)
+        check_plugin_sections(config, self.context.sections_read | {n for n, _ in pm.list_name_plugin()},
+                              self.context.log)
 
     def thresholds(self, activations: Activations) -> Tuple[Dict[str, float], Dict[str, str]]:
         """Merge the threshold layers offered by plugins for ``activations``.
@@ -543,18 +606,21 @@ class Postprocessor:
             self.context.log(f"onsets picked by plugin {picker!r}")
         return list(res), picker
 
-    def export(self, onsets, activations, thresholds, audio_path, out_dir, exports: Iterable[str],
-               overwrite: bool = False) -> List[str]:
-        """Call the export writers for ``exports`` (e.g. ``{"chart"}``).
+    def export(self, onsets, activations, thresholds, audio_path, out_dir,
+               exports: Optional[Iterable[str]] = None, overwrite: Optional[bool] = None) -> List[str]:
+        """Call the export writers; returns the paths they wrote.
 
-        ``context.state["overwrite"]`` tells writers whether ``--overwrite`` was given.
+        ``exports`` (e.g. ``{"chart"}``) and ``overwrite`` replace
+        ``context.run.exports`` and ``context.run.overwrite`` for this call when given.
         """
-        self.context.state["exports"] = set(exports)
-        self.context.state["overwrite"] = bool(overwrite)
+        if exports is not None or overwrite is not None:
+            run = self.context.run
+            self.context.run = replace(run, exports=run.exports if exports is None else frozenset(exports),
+                                       overwrite=run.overwrite if overwrite is None else bool(overwrite))
         answers = call_hook(
             self.pm.hook.drumscribe_export, "drumscribe_export", onsets=onsets, activations=activations, thresholds=thresholds,
             audio_path=str(audio_path), out_dir=str(out_dir), context=self.context)
-        return [p for paths in answers for p in paths]  # pluggy's call order
+        return [str(p) for paths in answers for p in paths]  # pluggy's call order
 
 
 def postprocess(activations: Activations, config: Optional[Config] = None, **kwargs) -> PostprocessResult:

@@ -1,11 +1,11 @@
 """Helpers for testing postprocessing plugins in a few lines.
 
 A plugin author's test builds an activation matrix with :func:`make_activations`
-and runs the whole postprocessing stage -- built-in plugins from the entry
-points, plus the plugin under test -- with :func:`run_postprocessing`::
+and runs the whole postprocessing stage -- the built-in plugins plus the plugin
+under test, and no other installed plugin -- with :func:`run_postprocessing`::
 
     import my_plugin
-    from transcribe.testing import make_activations, run_postprocessing
+    from drumscribe.transcribe.testing import make_activations, run_postprocessing
 
     def test_drops_hihats():
         act = make_activations({"kick": [(0.5, 0.9)], "hihat_closed": [(1.0, 0.9)]})
@@ -56,7 +56,7 @@ def make_activations(peaks: Optional[Mapping[str, Iterable[Tuple[float, float]]]
         Frame rate.
     classes : sequence of str, optional
         Column order; default the model vocabulary
-        (:data:`transcribe.vocabulary.CLASS_NAMES`), or, when some class of
+        (:data:`drumscribe.transcribe.vocabulary.CLASS_NAMES`), or, when some class of
         ``peaks`` is not in it, the classes of ``peaks`` in the given order.
     noise : float in [0, 1)
         Amplitude of the uniform background noise.
@@ -132,12 +132,13 @@ def run_postprocessing(activations: Union[Activations, np.ndarray], plugins: Seq
                        config=None, classes: Optional[Sequence[str]] = None, fps: float = 100.0,
                        thresholds: Union[None, float, Dict[str, float]] = None,
                        disable: Sequence[str] = (), verbose: bool = False,
-                       log=None) -> PostprocessResult:
+                       log=None, installed: bool = False) -> PostprocessResult:
     """Run the postprocessing stage with some plugins, as ``transcribe`` would.
 
-    A fresh plugin manager gets the installed plugins (built-ins and any
-    third-party package, through the ``drumscribe`` entry points) and then
-    ``plugins``; ``drumscribe_configure`` runs, then the song's hooks.
+    A fresh plugin manager gets the built-in plugins (through drumscribe's own
+    entry points) and then ``plugins``; ``drumscribe_configure`` runs, then the
+    song's hooks. Other installed plugins are left out unless ``installed=True``,
+    so a plugin's test gives the same answer whatever else is installed.
 
     Parameters
     ----------
@@ -163,6 +164,8 @@ def run_postprocessing(activations: Union[Activations, np.ndarray], plugins: Seq
         Set ``context.verbose``; messages go to ``log``.
     log : callable, optional
         ``log(message)``.
+    installed : bool
+        Also load every installed third-party plugin, as ``transcribe`` does.
 
     Returns
     -------
@@ -198,7 +201,7 @@ def run_postprocessing(activations: Union[Activations, np.ndarray], plugins: Seq
         else:
             th = {c: float(thresholds) for c in act.classes}
     pp = Postprocessor(cfg, act.classes, plugins=list(plugins), disable=list(disable),
-                       verbose=verbose, log=log)
+                       verbose=verbose, log=log, entry_points=True if installed else "builtin")
     return pp.run(act, thresholds=th)
 
 

@@ -1,17 +1,19 @@
 """Plain values of the postprocessing stage: what hooks receive and return.
 
-They live here, not in :mod:`transcribe.hookspecs`, so that code which only
+They live here, not in :mod:`drumscribe.transcribe.hookspecs`, so that code which only
 handles onsets (MIDI, charts, calibration) needs no plugin machinery;
-``transcribe.hookspecs`` re-exports every name, so plugins that import
+``drumscribe.transcribe.hookspecs`` re-exports every name, so plugins that import
 ``Onset`` or ``ThresholdLayer`` from there keep working.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, NamedTuple, Set, Tuple
 
 import numpy as np
+
+from .run import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -125,12 +127,17 @@ class Context:
         The model's own class list (before any grouping).
     model_fingerprint : str
         sha256 of the checkpoint, or "" when unknown.
+    run : RunOptions
+        What the command line set, immutable: ``run.threshold`` and
+        ``run.class_thresholds`` (``--threshold``), ``run.exports`` (the export
+        writers asked for), ``run.overwrite`` and ``run.option(dest)`` (the
+        options plugins added with ``drumscribe_add_arguments``).
     force : bool
         ``--force``: accept a calibration file made for another model.
     verbose : bool
         ``--verbose``.
     log : callable
-        ``log(message)`` prints when verbose.
+        ``log(message)``: printed with ``--verbose`` only (a no-op otherwise).
     state : dict
         Per-song scratch space shared between hooks (reset for each song).
     store : dict
@@ -148,6 +155,7 @@ class Context:
     config: "Config"
     model_classes: List[str] = field(default_factory=list)
     model_fingerprint: str = ""
+    run: RunOptions = field(default_factory=RunOptions)
     force: bool = False
     verbose: bool = False
     log: Callable[[str], None] = lambda msg: None
@@ -155,9 +163,16 @@ class Context:
     store: Dict[str, Any] = field(default_factory=dict)
     warn: Callable[[str], None] = _warn_stderr
     onset_plugins: List[str] = field(default_factory=list)
+    sections_read: Set[str] = field(default_factory=set, repr=False)
 
     def plugin_config(self, name: str) -> dict:
-        """This plugin's own section, ``plugins_config.<name>`` ({} if absent)."""
+        """This plugin's own section, ``plugins_config.<name>`` ({} if absent).
+
+        Ask for it in ``drumscribe_configure``: a section that no loaded plugin
+        asked for by then (and that is no plugin's name) is a configuration
+        error with a "did you mean", since it is most likely a typo.
+        """
+        self.sections_read.add(name)
         return dict(self.config.plugins_config.get(name) or {})
 
 

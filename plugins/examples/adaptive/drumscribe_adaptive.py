@@ -32,8 +32,8 @@ from typing import Dict
 
 import numpy as np
 
-from transcribe.errors import ConfigError
-from transcribe.hookspecs import PRIORITY_CALIBRATION, PRIORITY_CONFIG, ThresholdLayer, hookimpl
+from drumscribe.transcribe.errors import ConfigError
+from drumscribe.transcribe.hookspecs import PRIORITY_CALIBRATION, PRIORITY_CONFIG, ThresholdLayer, hookimpl
 
 __version__ = "0.1.0"
 

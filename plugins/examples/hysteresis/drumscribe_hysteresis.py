@@ -31,8 +31,8 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from transcribe.errors import ConfigError
-from transcribe.hookspecs import Onset, hookimpl
+from drumscribe.transcribe.errors import ConfigError
+from drumscribe.transcribe.hookspecs import Onset, hookimpl
 
 __version__ = "0.1.0"
 
@@ -49,7 +49,7 @@ def _low(context) -> float:
         raise ConfigError(f"plugins_config.{NAME}: unknown key {unknown[0]!r} "
                           f"(plugin {NAME!r} knows: {', '.join(KEYS)})")
     if "low" not in cfg:
-        glob = context.config.cli_threshold
+        glob = context.run.threshold
         if glob is None:
             glob = context.config.postprocessing.onset_threshold
         return 0.5 * float(glob)
@@ -155,7 +155,7 @@ def drumscribe_configure(context):
 @hookimpl
 def drumscribe_pick_onsets(activations, thresholds: Dict[str, float], context) -> List[Onset]:
     """Pick one onset per excursion above ``low`` that reaches the class threshold."""
-    from plugins.peak_picking import velocity_from_strength
+    from drumscribe.plugins.peak_picking import velocity_from_strength
 
     low = _low(context)
     gap = context.config.postprocessing.min_gap_ms

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 import drumscribe_adaptive as adaptive
-from calibration.calfile import CalibrationFile, write_calibration
-from transcribe.errors import ConfigError
-from transcribe.testing import make_activations, onset_times, run_postprocessing
-from transcribe.vocabulary import CLASS_NAMES
+from drumscribe.calibration.calfile import CalibrationFile, write_calibration
+from drumscribe.transcribe.errors import ConfigError
+from drumscribe.transcribe.testing import make_activations, onset_times, run_postprocessing
+from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 HITS = {"kick": [(t, 0.9) for t in np.arange(0.5, 4.0, 0.5)],
         "snare_head": [(t, 0.35) for t in np.arange(0.75, 4.0, 0.5)]}

@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import drumscribe_hysteresis as hyst
-from transcribe.errors import ConfigError
-from transcribe.testing import make_activations, onset_times, run_postprocessing
+from drumscribe.transcribe.errors import ConfigError
+from drumscribe.transcribe.testing import make_activations, onset_times, run_postprocessing
 
 WOBBLE = [0.0, 0.6, 0.9, 0.45, 0.8, 0.1, 0.0, 0.0, 0.7, 0.2, 0.0, 0.0]
 

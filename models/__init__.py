@@ -1,0 +1,1 @@
+"""Package data: the shipped model ``default.pt`` (see README.md, the model card)."""
