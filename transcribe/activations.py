@@ -208,10 +208,12 @@ def _check_header(data, vkey: str, path: Path) -> None:
         fps = float(data["fps"])
         with data.zip.open(f"{vkey}.npy") as member:
             version = np.lib.format.read_magic(member)
-            shape, _, _ = np.lib.format._read_array_header(member, version)
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, _ = read(member)
     except Exception:  # anything odd: the full read below names it
         return
-    if shape and np.isfinite(fps) and fps > 0 and shape[0] / fps > MAX_HOURS * 3600:
+    if shape and MIN_FPS <= fps <= MAX_FPS and shape[0] / fps > MAX_HOURS * 3600:
         raise ActivationError(f"{path}: predictions of {shape[0]} frames at {fps:g} fps "
                               f"({shape[0] / fps / 3600:.1f} h) are implausibly long (at most "
                               f"{MAX_HOURS} h); split the audio or re-create the file")
