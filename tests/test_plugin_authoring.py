@@ -165,27 +165,29 @@ def test_plugin_that_fails_to_import_is_one_line(world):
     assert proc.returncode == 0 and "broken" not in proc.stdout
 
 
+# A plugin that fails on every song fails the setup check (postprocessing and MIDI export
+# tried once on silent activations before any song): one error, exit 2 (issue 15).
 BROKEN = {
     "raises_in_hook": ("""
         @hookimpl
         def drumscribe_filter_onsets(onsets):
             return [o for o in onsets if o.drum != onsets[10**6].drum]
-        """, 1, "raised in drumscribe_filter_onsets: IndexError"),
+        """, 2, "raised in drumscribe_filter_onsets: IndexError"),
     "thresholds_not_a_layer": ("""
         @hookimpl
         def drumscribe_thresholds(classes):
             return {c: 0.5 for c in classes}
-        """, 1, "returned dict from drumscribe_thresholds; expected a ThresholdLayer"),
+        """, 2, "returned dict from drumscribe_thresholds; expected a ThresholdLayer"),
     "onsets_wrong_shape": ("""
         @hookimpl
         def drumscribe_pick_onsets(activations):
             return [(0.1, "kick")]
-        """, 1, "returned (0.1, 'kick') from drumscribe_pick_onsets; expected Onset("),
+        """, 2, "returned (0.1, 'kick') from drumscribe_pick_onsets; expected Onset("),
     "transform_returns_array": ("""
         @hookimpl
         def drumscribe_transform_activations(activations):
             return activations.values
-        """, 1, "returned ndarray from drumscribe_transform_activations; expected Activations"),
+        """, 2, "returned ndarray from drumscribe_transform_activations; expected Activations"),
     "configure_raises": ("""
         @hookimpl
         def drumscribe_configure(context):
