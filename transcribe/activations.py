@@ -178,9 +178,6 @@ def load_activations(path) -> Activations:
         raise ActivationError(f"{path}: fps = {float(fps):g} is implausible (predictions run at "
                               f"{MIN_FPS:g}..{MAX_FPS:g} frames per second); re-create the file "
                               "with transcribe --save-activations")
-    if values.ndim >= 1 and values.shape[0] == 0:
-        raise ActivationError(f"{path}: predictions hold 0 frames; the audio was empty or the "
-                              "file is damaged: re-create it")
     if values.ndim >= 1 and values.shape[0] / float(fps) > MAX_HOURS * 3600:
         raise ActivationError(f"{path}: predictions of {values.shape[0]} frames at {float(fps):g} "
                               f"fps ({values.shape[0] / float(fps) / 3600:.1f} h) are implausibly "
