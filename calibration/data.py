@@ -43,8 +43,13 @@ def checked(load: Callable, annotation) -> Callable:
     """
     from drumscribe.transcribe.errors import AnnotationError
 
+    from transcribe.errors import ActivationError
+
     def run():
         act = load()
+        if act.n_frames == 0:
+            raise ActivationError("predictions hold 0 frames; the "
+                                  "audio was empty or the file is damaged: re-create it")
         ann = read_annotations(annotation)
         found, error = suspicious_annotations(ann, act.duration)
         if error:

@@ -177,9 +177,6 @@ def load_activations(path) -> Activations:
         raise ActivationError(f"{path}: fps = {float(fps):g} is implausible (predictions run at "
                               f"{MIN_FPS:g}..{MAX_FPS:g} frames per second); re-create the file "
                               "with transcribe --save-activations")
-    if values.ndim >= 1 and values.shape[0] == 0:
-        raise ActivationError(f"{path}: predictions hold 0 frames; the audio was empty or the "
-                              "file is damaged: re-create it")
     if values.ndim >= 1 and values.shape[0] / float(fps) > MAX_HOURS * 3600:
         raise ActivationError(f"{path}: predictions of {values.shape[0]} frames at {float(fps):g} "
                               f"fps ({values.shape[0] / float(fps) / 3600:.1f} h) are implausibly "
@@ -207,10 +204,12 @@ def _check_header(data, vkey: str, path: Path) -> None:
         fps = float(data["fps"])
         with data.zip.open(f"{vkey}.npy") as member:
             version = np.lib.format.read_magic(member)
-            shape, _, _ = np.lib.format._read_array_header(member, version)  # type: ignore[attr-defined]
+            read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0)
+            shape, _, _ = read(member)
     except Exception:  # anything odd: the full read below names it
         return
-    if shape and np.isfinite(fps) and fps > 0 and shape[0] / fps > MAX_HOURS * 3600:
+    if shape and MIN_FPS <= fps <= MAX_FPS and shape[0] / fps > MAX_HOURS * 3600:
         raise ActivationError(f"{path}: predictions of {shape[0]} frames at {fps:g} fps "
                               f"({shape[0] / fps / 3600:.1f} h) are implausibly long (at most "
                               f"{MAX_HOURS} h); split the audio or re-create the file")
