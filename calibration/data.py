@@ -43,7 +43,7 @@ def checked(load: Callable, annotation) -> Callable:
     """
     from drumscribe.transcribe.errors import AnnotationError
 
-    from transcribe.errors import ActivationError
+    from drumscribe.transcribe.errors import ActivationError
 
     def run():
         act = load()
