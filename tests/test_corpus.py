@@ -83,6 +83,10 @@ def test_grooves_cover_styles(style):
 
 
 def test_corpus_splits_and_manifest(tmp_path):
+    try:  # the corpus's accompaniment is rendered with fluidsynth
+        import fluidsynth  # noqa: F401
+    except Exception:
+        pytest.skip("pyfluidsynth or libfluidsynth missing (apt-get install -y fluidsynth)")
     kits = []
     for name in ("KitA", "KitB", "KitC", "KitD"):
         make_kit(tmp_path / "kits", name)
@@ -109,7 +113,11 @@ def test_corpus_splits_and_manifest(tmp_path):
         audio, sr = sf.read(out / r["split"] / f"{r['clip']}.flac")
         assert sr == SR and abs(len(audio) / SR - 6.0) < 0.3
         ann = read_annotations(out / r["split"] / f"{r['clip']}.tsv")
-        assert sum(len(v) for v in ann.onsets.values()) > 0
+        n_onsets = sum(len(v) for v in ann.onsets.values())
+        if r["source"].startswith("nodrums:"):  # accompaniment-only clips: music, no drum at all
+            assert n_onsets == 0 and r["split"] in ("train", "val") and r["accomp"]
+        else:
+            assert n_onsets > 0
     assert kit_split == {"hydrogen:KitA": "train", "hydrogen:KitB": "val",
                          "hydrogen:KitC": "test", "hydrogen:KitD": "unseen"}
     # determinism of the plan
