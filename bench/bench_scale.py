@@ -63,12 +63,15 @@ def make_set(folder: Path, n: int, seconds: float, seed: int, truth: bool) -> li
 
 def warm_up(client, session, song: Path, out: Path) -> None:
     """One song on every worker (model load, imports), before the clock starts."""
+    from drumscribe.transcribe.api import plan_batch
     from drumscribe.transcribe.distributed import SessionSpec, transcribe_task
 
     spec = SessionSpec.from_session(session)
-    futs = [client.submit(transcribe_task, spec, str(song), str(out), True, False, None, False,
-                          workers=[w], allow_other_workers=False, pure=False)
-            for w in client.scheduler_info()["workers"]]
+    futs = []
+    for i, w in enumerate(client.scheduler_info()["workers"]):
+        plan = plan_batch([song], Path(out) / str(i))[0]  # one folder per worker: no clash
+        futs.append(client.submit(transcribe_task, spec, plan, plan.missing(True),
+                                  workers=[w], allow_other_workers=False, pure=False))
     client.gather(futs)
 
 
