@@ -3,8 +3,9 @@
 Per clip, each played class gets a random pitch (resampling), decay, EQ tilt,
 level and voice; hits pick a velocity layer and a round-robin sample. An open
 hi-hat is choked by the next closed or pedal hat. A delayed, dark copy of the
-mix imitates room/overhead bleed. About half of the clips get a synthesised
-accompaniment (bass, chords, lead) at the clip's tempo. Labels are written
+mix imitates room/overhead bleed. :func:`render_clip` adds the accompaniment
+(an arranged one from :mod:`drumscribe.training.accompaniment`, or the small numpy
+synth below) and the record chain. Labels are written
 for what is heard (see :data:`drumscribe.training.kits.SUBSTITUTES`) at the hit's audible
 onset: every sample's onset sits ``PREROLL`` samples into it.
 """
