@@ -28,7 +28,7 @@ from drumscribe.transcribe.distributed import (Completions, DistributedError, ca
                                     in_flight_limit, token_of)
 from drumscribe.transcribe.errors import DrumscribeError
 
-from .sweep import DEFAULT_BINS, Item, SweepResult, confusion, sweep
+from .sweep import DEFAULT_BINS, Item, SweepResult, check_level_window, confusion, sweep
 
 _NO_USABLE = "no usable validation file"
 
@@ -192,12 +192,7 @@ def sweep_on(client, spec: PostprocessorSpec, items: Iterable[Item], postprocess
     DrumscribeError
         If no file could be used.
     """
-    from .metrics import MetricError
-
-    if level not in ("event", "frame"):
-        raise MetricError(f"level must be 'event' or 'frame', got {level!r}")
-    if not window_ms > 0:
-        raise MetricError(f"--window-ms must be > 0, got {window_ms!r}")
+    check_level_window(level, window_ms)
     items = list(items)
     describe_audio = None
     if describe is not None:

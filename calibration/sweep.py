@@ -427,6 +427,14 @@ def _group_index(bins: int) -> np.ndarray:
     return coarse_indices(bins)
 
 
+def check_level_window(level: str, window_ms: float) -> None:
+    """Refuse a sweep level other than ``event``/``frame`` or a window that is not > 0."""
+    if level not in ("event", "frame"):
+        raise MetricError(f"level must be 'event' or 'frame', got {level!r}")
+    if not window_ms > 0:
+        raise MetricError(f"--window-ms must be > 0, got {window_ms!r}")
+
+
 def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms: float = 50.0,
           widen: int = 0, bins: int = DEFAULT_BINS, grid: Optional[Sequence[float]] = None,
           progress: Optional[Callable[[Iterable], Iterable]] = None,
@@ -474,10 +482,7 @@ def sweep(items: Iterable[Item], postprocessor, level: str = "event", window_ms:
 
     from .robust import GroupStats
 
-    if level not in ("event", "frame"):
-        raise MetricError(f"level must be 'event' or 'frame', got {level!r}")
-    if not window_ms > 0:
-        raise MetricError(f"--window-ms must be > 0, got {window_ms!r}")
+    check_level_window(level, window_ms)
     window = window_ms / 1000.0
     groups = dict(postprocessor.config.postprocessing.class_groups)
     exact = postprocessor.exact_candidates_possible()

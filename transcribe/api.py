@@ -620,12 +620,18 @@ def transcribe_files(session: TranscriptionSession, files: Sequence, out_dir=Non
         say(f"{f} -> {mp}: {_summary(result)} [{dt:.1f} s]"
             + (f"; also {', '.join(extra)}" if extra else "")
             + (f" (kept the existing {', '.join(kept)})" if kept else ""))
-    if len(plans) > 1:  # a single song's error was its one line already
+    say_summary(report, len(plans), say, err)
+    return report
+
+
+def say_summary(report, n_files: int, say, err) -> None:
+    """The batch's closing lines (one process and ``--workers`` alike): counts, then
+    each failed file; nothing for a single song, whose error was its one line."""
+    if n_files > 1:
         say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
             f"{len(report.failed)} failed")
-        for f, msg in report.failed.items():
+        for msg in report.failed.values():
             err(f"failed: {msg}")
-    return report
 
 
 def transcribe_many(paths: Sequence, out_dir=None, *, client=None,

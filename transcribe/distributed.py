@@ -445,7 +445,8 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
     from distributed import KilledWorker, as_completed
     from tqdm import tqdm
 
-    from .api import BatchReport, _chart_subfolder, make_output_dir, plan_batch, recover_outputs
+    from .api import (BatchReport, _chart_subfolder, make_output_dir, plan_batch, recover_outputs,
+                      say_summary)
 
     report = report if report is not None else BatchReport()
     plans = plan_batch(files, out_dir, save_activations, chart_dir, preview,
@@ -552,11 +553,7 @@ def transcribe_on(client, session, files: Sequence, out_dir=None, overwrite: boo
     finally:
         bar.close()
     flush()
-    if len(files) > 1:  # a single song's error was its one line already
-        say(f"done: {len(report.done)} transcribed, {len(report.skipped)} skipped, "
-            f"{len(report.failed)} failed")
-        for f, msg in report.failed.items():
-            err(f"failed: {msg}")
+    say_summary(report, len(files), say, err)
     return report
 
 
