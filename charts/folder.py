@@ -10,6 +10,7 @@ put in front, so tick 0 is a downbeat and the first note comes at least 2 s in.
 from __future__ import annotations
 
 import shutil
+import zlib
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -68,7 +69,43 @@ def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
         write_ogg(buf, data, int(rate))
     except Exception as exc:
         raise OutputError(f"cannot encode song.ogg ({exc}); libsndfile needs Vorbis support") from None
-    return buf.getvalue()
+    return set_ogg_serial(buf.getvalue(), zlib.crc32(data.tobytes()))
+
+
+_BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def _ogg_crc(page: bytes) -> int:
+    """The Ogg page checksum (CRC-32, polynomial 0x04c11db7, not reflected, init 0), by
+    zlib's reflected CRC-32 over the bit-reversed bytes."""
+    raw = zlib.crc32(page.translate(_BITREV), 0xFFFFFFFF) ^ 0xFFFFFFFF
+    return int(f"{raw:032b}"[::-1], 2)
+
+
+def set_ogg_serial(ogg: bytes, serial: int) -> bytes:
+    """``ogg`` with every page's stream serial number set to ``serial`` (checksums
+    recomputed).
+
+    libsndfile picks a random serial number per file, so the same audio would
+    give different bytes on every run; with the serial taken from the audio, a
+    rerun writes a byte-identical song.ogg. Input that is not a chain of Ogg
+    pages is returned unchanged.
+    """
+    out = bytearray(ogg)
+    serial_b = (int(serial) & 0xFFFFFFFF).to_bytes(4, "little")
+    pos = 0
+    while pos + 27 <= len(out):
+        if out[pos:pos + 4] != b"OggS":
+            return bytes(ogg)
+        nseg = out[pos + 26]
+        size = 27 + nseg + sum(out[pos + 27:pos + 27 + nseg])
+        if pos + size > len(out):
+            return bytes(ogg)
+        out[pos + 14:pos + 18] = serial_b
+        out[pos + 22:pos + 26] = b"\0\0\0\0"
+        out[pos + 22:pos + 26] = _ogg_crc(bytes(out[pos:pos + size])).to_bytes(4, "little")
+        pos += size
+    return bytes(out) if pos == len(out) else bytes(ogg)
 
 
 def write_ogg(target, data: np.ndarray, rate: int, block: int = 16384) -> None:
