@@ -9,6 +9,7 @@ put in front, so tick 0 is a downbeat and the first note comes at least 2 s in.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import zlib
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from drumscribe.transcribe.errors import OutputError
-from drumscribe.transcribe.io import atomic_write, check_writable
+from drumscribe.transcribe.io import atomic_write, check_writable, temp_prefix
 
 from .chart import PLAYABLE_AUDIO, Chart
 from .chart_format import chart_text
@@ -41,16 +42,24 @@ def chart_files(folder: Path, audio_path=None, chart_format: str = "mid",
     return out
 
 
-def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
+def ogg_bytes(audio_path, pad_s: float = 0.0, tmp_dir=None) -> bytes:
     """The audio file as OGG Vorbis bytes (channels and rate kept, 44.1 kHz when the
     decoder only gives the model's mono stream), ``pad_s`` seconds of silence first.
+
+    The encoder writes into a temporary file (in ``tmp_dir``, named like the
+    temporaries of ``song.ogg`` so that a rerun removes one a kill left), by
+    file descriptor: libsndfile then never calls back into Python. Encoding
+    into a Python file object would run a callback per block, and a signal
+    arriving inside one is swallowed by the callback (the block is lost, the
+    file is corrupt, and the batch goes on as if nothing happened).
 
     Raises
     ------
     OutputError
         If the audio cannot be decoded or encoded.
     """
-    import io
+    import os
+    import tempfile
 
     import soundfile as sf
 
@@ -64,12 +73,24 @@ def ogg_bytes(audio_path, pad_s: float = 0.0) -> bytes:
             raise OutputError(f"{audio_path}: cannot decode the audio for song.ogg ({exc})") from None
     if pad_s > 0:
         data = np.concatenate([np.zeros((int(round(pad_s * rate)), data.shape[1]), np.float32), data])
-    buf = io.BytesIO()
     try:
-        write_ogg(buf, data, int(rate))
-    except Exception as exc:
-        raise OutputError(f"cannot encode song.ogg ({exc}); libsndfile needs Vorbis support") from None
-    return set_ogg_serial(buf.getvalue(), zlib.crc32(data.tobytes()))
+        fd, tmp = tempfile.mkstemp(prefix=temp_prefix("song.ogg"), suffix=".part", dir=tmp_dir)
+    except OSError as exc:
+        raise OutputError(f"{tmp_dir or tempfile.gettempdir()}: cannot write song.ogg there "
+                          f"({exc.strerror}); choose a writable output folder") from None
+    try:
+        with os.fdopen(fd, "w+b") as fh:
+            try:
+                write_ogg(fh.fileno(), data, int(rate))
+            except Exception as exc:
+                raise OutputError(f"cannot encode song.ogg ({exc}); libsndfile needs Vorbis "
+                                  "support") from None
+            fh.seek(0)
+            raw = fh.read()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+    return set_ogg_serial(raw, zlib.crc32(data.tobytes()))
 
 
 _BITREV = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
@@ -109,7 +130,8 @@ def set_ogg_serial(ogg: bytes, serial: int) -> bytes:
 
 
 def write_ogg(target, data: np.ndarray, rate: int, block: int = 16384) -> None:
-    """Encode ``data`` (frames[, channels]) as OGG Vorbis into a path or file object.
+    """Encode ``data`` (frames[, channels]) as OGG Vorbis into a path, an open file
+    descriptor (left open) or a file object.
 
     Written in blocks: libsndfile 1.2's Vorbis encoder crashes on one large write
     (a minute of audio or more).
@@ -118,7 +140,8 @@ def write_ogg(target, data: np.ndarray, rate: int, block: int = 16384) -> None:
 
     data = np.asarray(data, dtype=np.float32)
     data = data[:, None] if data.ndim == 1 else data
-    with sf.SoundFile(target, "w", int(rate), data.shape[1], format="OGG", subtype="VORBIS") as f:
+    kw = {"closefd": False} if isinstance(target, int) else {}
+    with sf.SoundFile(target, "w", int(rate), data.shape[1], format="OGG", subtype="VORBIS", **kw) as f:
         for i in range(0, len(data), block):
             f.write(data[i:i + block])
 
@@ -151,7 +174,7 @@ def write_chart_folder(folder, chart: Chart, audio_path=None, overwrite: bool = 
     files = chart_files(folder, audio_path, chart_format, album_art[1] if album_art else None)
     for p in files.values():
         check_writable(p, overwrite)
-    audio = ogg_bytes(audio_path, chart.tempo_map.pad_s) if audio_path is not None else None
+    audio = ogg_bytes(audio_path, chart.tempo_map.pad_s, folder) if audio_path is not None else None
     if chart_format == "mid":
         with atomic_write(files["mid"], "wb") as fh:
             notes_mid(chart).save(file=fh)

@@ -418,3 +418,33 @@ def test_song_ogg_is_byte_identical_across_runs(tmp_path):
     assert other != a and other.count(b"OggS") == a.count(b"OggS")
     assert sf.read(io.BytesIO(other))[0].shape == x.shape
     assert set_ogg_serial(b"not an ogg file", 7) == b"not an ogg file"
+
+
+def test_a_signal_while_song_ogg_is_encoded_stops_the_song(tmp_path):
+    """A signal during the encoding raises (the run stops, nothing is committed) and the
+    encoder's temporary is gone. (Encoding into a Python file object ran a callback per
+    block; an interrupt inside it was swallowed and a corrupt song.ogg was committed:
+    the 200-kill harness found one.)"""
+    import signal
+
+    from drumscribe.charts.folder import ogg_bytes
+
+    x = (0.1 * np.random.default_rng(4).standard_normal((44100 * 120, 2))).astype(np.float32)
+    src = tmp_path / "long.wav"
+    sf.write(src, x, 44100)
+    out = tmp_path / "chart"
+    out.mkdir()
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGALRM, stop)
+    try:
+        for where in ({}, {"tmp_dir": out}):
+            signal.setitimer(signal.ITIMER_REAL, 0.3)
+            with pytest.raises(KeyboardInterrupt):
+                ogg_bytes(src, 0.0, **where)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+    assert list(out.iterdir()) == []
