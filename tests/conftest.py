@@ -28,3 +28,20 @@ def pytest_configure(config):
     (module-scoped ones included). Tests that install plugins on purpose run their
     subprocesses without this variable."""
     os.environ["DRUMSCRIBE_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    """A tiny untrained 12-class checkpoint (seed 0): fast, deterministic, for tests
+    of messages and options rather than of accuracy."""
+    import torch
+
+    from drumscribe.transcribe.features import FeatureSettings
+    from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
+    from drumscribe.transcribe.vocabulary import CLASS_NAMES
+
+    torch.manual_seed(0)
+    p = tmp_path_factory.mktemp("m") / "m.pt"
+    tiny = ArchSettings(conv2d_channels=(2,), conv1d_channels=(8,), rnn_hidden=4, rnn_layers=1)
+    save_checkpoint(p, build_model(CLASS_NAMES, FeatureSettings(), tiny), CLASS_NAMES, FeatureSettings())
+    return str(p)

@@ -13,27 +13,12 @@ import textwrap
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from drumscribe.calibration.cli import main as calibrate_main
 from drumscribe.transcribe import api
 from drumscribe.transcribe.cli import main
 from drumscribe.transcribe.errors import DrumscribeError, EXIT_INTERNAL_ERROR
-from drumscribe.transcribe.features import FeatureSettings
-from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
 from drumscribe.transcribe.vocabulary import CLASS_NAMES
-
-TINY = ArchSettings(conv2d_channels=(2,), conv1d_channels=(8,), rnn_hidden=4, rnn_layers=1)
-
-
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("m") / "m.pt"
-    save_checkpoint(p, build_model(CLASS_NAMES, FeatureSettings(), TINY), CLASS_NAMES,
-                    FeatureSettings())
-    return str(p)
-
 
 @pytest.fixture(scope="module")
 def song(tmp_path_factory):
@@ -58,39 +43,39 @@ def _yaml(tmp_path, text, name="c.yaml"):
     return p
 
 
-def test_text_file_named_mp3(tmp_path, ckpt, capfd):
+def test_text_file_named_mp3(tmp_path, tiny_ckpt, capfd):
     bad = tmp_path / "notes.mp3"
     bad.write_text("this is a text file, not audio\n" * 20)
-    assert main([str(bad), "--model", ckpt, "-o", str(tmp_path / "o")]) == 1
+    assert main([str(bad), "--model", tiny_ckpt, "-o", str(tmp_path / "o")]) == 1
     line = one_line(capfd, bad)  # no decoder "Note: ..." lines, no "failed: ..." repeat
     assert re.fullmatch(r"error: .*notes\.mp3: not a readable audio file \(no audio stream in a "
                         r"known format was found\); convert it to WAV, FLAC, OGG or MP3", line)
     assert "does not exist" not in line
 
 
-def test_yaml_syntax_error_names_the_line(tmp_path, song, ckpt, capfd):
+def test_yaml_syntax_error_names_the_line(tmp_path, song, tiny_ckpt, capfd):
     cfg = _yaml(tmp_path, """\
         postprocessing:
           onset_threshold: 0.5
           class_thresholds: {kick: 0.3
         """)
-    assert main([song, "--model", ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
+    assert main([song, "--model", tiny_ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
     line = one_line(capfd, f"{cfg}:4:1")
     assert "opened at line 3" in line and "fix the config file's syntax there" in line
     assert "!!python" not in line
 
 
-def test_plugins_config_typo_did_you_mean(tmp_path, song, ckpt, capfd):
+def test_plugins_config_typo_did_you_mean(tmp_path, song, tiny_ckpt, capfd):
     cfg = _yaml(tmp_path, "plugins_config:\n  chartt: {grid: [16]}\n")
-    assert main([song, "--model", ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
+    assert main([song, "--model", tiny_ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
     line = one_line(capfd, cfg)
     assert line.endswith("plugins_config.chartt is read by no loaded plugin (did you mean "
                          "'chart'?); fix the name or load its plugin")
 
 
-def test_threshold_on_merged_class(tmp_path, song, ckpt, capfd):
+def test_threshold_on_merged_class(tmp_path, song, tiny_ckpt, capfd):
     cfg = _yaml(tmp_path, "postprocessing:\n  class_groups: {hihat: [hihat_closed, hihat_pedal]}\n")
-    assert main([song, "--model", ckpt, "--config", str(cfg), "--threshold", "hihat_closed=0.3",
+    assert main([song, "--model", tiny_ckpt, "--config", str(cfg), "--threshold", "hihat_closed=0.3",
                  "-o", str(tmp_path / "o")]) == 2
     line = one_line(capfd, cfg)
     assert line == (f"error: --threshold names 'hihat_closed', which class_groups in {cfg} merges "
@@ -98,8 +83,8 @@ def test_threshold_on_merged_class(tmp_path, song, ckpt, capfd):
 
 
 @pytest.mark.parametrize("where", ["config", "command line"])
-def test_misspelt_class_did_you_mean(tmp_path, song, ckpt, capfd, where):
-    args = [song, "--model", ckpt, "-o", str(tmp_path / "o")]
+def test_misspelt_class_did_you_mean(tmp_path, song, tiny_ckpt, capfd, where):
+    args = [song, "--model", tiny_ckpt, "-o", str(tmp_path / "o")]
     if where == "config":
         cfg = _yaml(tmp_path, "postprocessing:\n  class_thresholds: {kik: 0.3}\n")
         args += ["--config", str(cfg)]
@@ -113,13 +98,13 @@ def test_misspelt_class_did_you_mean(tmp_path, song, ckpt, capfd, where):
                            "model classes: kick, ")
 
 
-def test_unknown_key_did_you_mean(tmp_path, song, ckpt, capfd):
+def test_unknown_key_did_you_mean(tmp_path, song, tiny_ckpt, capfd):
     cfg = _yaml(tmp_path, "postprocessing:\n  onset_treshold: 0.4\n")
-    assert main([song, "--model", ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
+    assert main([song, "--model", tiny_ckpt, "--config", str(cfg), "-o", str(tmp_path / "o")]) == 2
     line = one_line(capfd, f"{cfg}:2: ")
     assert "postprocessing.onset_treshold (did you mean 'onset_threshold'?)" in line
     sec = _yaml(tmp_path, "export: {}\npostprocesing:\n  x: 1\n", "s.yaml")
-    assert main([song, "--model", ckpt, "--config", str(sec), "-o", str(tmp_path / "o")]) == 2
+    assert main([song, "--model", tiny_ckpt, "--config", str(sec), "-o", str(tmp_path / "o")]) == 2
     assert one_line(capfd).startswith(f"error: {sec}:2: unknown section(s) postprocesing (did you "
                                       "mean 'postprocessing'?)")
 
@@ -153,11 +138,11 @@ def test_help_shows_each_default_once(command, capsys):
     assert not [ln for ln in out.split("\n  -") if ln.count("default") > 1]
 
 
-def test_verbose_without_progress_bar(tmp_path, song, ckpt, capfd):
+def test_verbose_without_progress_bar(tmp_path, song, tiny_ckpt, capfd):
     import shutil
 
     shutil.copy(song, tmp_path / "b.wav")
-    assert main([song, str(tmp_path / "b.wav"), "--model", ckpt, "-o", str(tmp_path / "o"),
+    assert main([song, str(tmp_path / "b.wav"), "--model", tiny_ckpt, "-o", str(tmp_path / "o"),
                  "-v"]) == 0
     err = capfd.readouterr().err
     assert "song/s" not in err and "%|" not in err, err
@@ -194,12 +179,12 @@ def test_user_errors_are_not_value_errors():
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_a_bug_is_an_internal_error(tmp_path, song, ckpt, capfd, monkeypatch, debug):
+def test_a_bug_is_an_internal_error(tmp_path, song, tiny_ckpt, capfd, monkeypatch, debug):
     def broken(*a, **k):
         raise ValueError("boom")  # a programming error, even though it is a ValueError
 
     monkeypatch.setattr(api, "_transcribe_planned", broken)  # the batch's per-song step
-    rc = main([song, "--model", ckpt, "-o", str(tmp_path / "o")] + (["--debug"] if debug else []))
+    rc = main([song, "--model", tiny_ckpt, "-o", str(tmp_path / "o")] + (["--debug"] if debug else []))
     assert rc == EXIT_INTERNAL_ERROR
     err = capfd.readouterr().err
     first = err.splitlines()[0]
@@ -216,7 +201,7 @@ def test_debug_shows_the_traceback_of_a_user_error(tmp_path, song, capfd):
     assert err.startswith("error: ") and "Traceback (most recent call last)" in err
 
 
-def test_plugin_error_names_the_plugin_once(tmp_path, song, ckpt, capfd, monkeypatch):
+def test_plugin_error_names_the_plugin_once(tmp_path, song, tiny_ckpt, capfd, monkeypatch):
     (tmp_path / "named_plugin.py").write_text(textwrap.dedent("""\
         from drumscribe.transcribe.errors import ConfigError
         from drumscribe.transcribe.hookspecs import hookimpl
@@ -226,12 +211,12 @@ def test_plugin_error_names_the_plugin_once(tmp_path, song, ckpt, capfd, monkeyp
             raise ConfigError("plugins_config.named_plugin: k must be a number; set k: 1")
         """))
     monkeypatch.syspath_prepend(str(tmp_path))
-    rc = main([song, "--model", ckpt, "--plugin", "named_plugin", "-o", str(tmp_path / "o")])
+    rc = main([song, "--model", tiny_ckpt, "--plugin", "named_plugin", "-o", str(tmp_path / "o")])
     assert rc == 2
     assert one_line(capfd) == "error: plugins_config.named_plugin: k must be a number; set k: 1"
 
 
-def test_context_log_follows_verbose(tmp_path, song, ckpt, capfd):
+def test_context_log_follows_verbose(tmp_path, song, tiny_ckpt, capfd):
     plugin = tmp_path / "talker.py"
     plugin.write_text(textwrap.dedent("""\
         from drumscribe.transcribe.hookspecs import hookimpl
@@ -240,7 +225,7 @@ def test_context_log_follows_verbose(tmp_path, song, ckpt, capfd):
         def drumscribe_configure(context):
             context.log("talker: hello")
         """))
-    base = [song, "--model", ckpt, "--plugin", str(plugin), "--overwrite"]
+    base = [song, "--model", tiny_ckpt, "--plugin", str(plugin), "--overwrite"]
     assert main(base + ["-o", str(tmp_path / "a")]) == 0
     assert "talker: hello" not in capfd.readouterr().out
     assert main(base + ["-o", str(tmp_path / "b"), "-v"]) == 0

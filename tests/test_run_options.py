@@ -8,19 +8,14 @@ import dataclasses
 import numpy as np
 import pytest
 import soundfile as sf
-import torch
 
 from drumscribe.transcribe.api import TranscriptionSession
 from drumscribe.transcribe.cli import build_parser, main
 from drumscribe.transcribe.config import config_from_dict
-from drumscribe.transcribe.features import FeatureSettings
-from drumscribe.transcribe.model import ArchSettings, build_model, save_checkpoint
 from drumscribe.transcribe.pipeline import Postprocessor
 from drumscribe.transcribe.run import RunOptions
 from drumscribe.transcribe.testing import make_activations
-from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
-TINY = ArchSettings(conv2d_channels=(2,), conv1d_channels=(8,), rnn_hidden=4, rnn_layers=1)
 
 PLUGIN = """\
 from drumscribe.transcribe.hookspecs import hookimpl
@@ -46,15 +41,6 @@ def drumscribe_export(context):
 """
 
 
-@pytest.fixture(scope="module")
-def ckpt(tmp_path_factory):
-    torch.manual_seed(0)
-    p = tmp_path_factory.mktemp("m") / "m.pt"
-    save_checkpoint(p, build_model(CLASS_NAMES, FeatureSettings(), TINY), CLASS_NAMES,
-                    FeatureSettings())
-    return str(p)
-
-
 @pytest.fixture
 def echo(tmp_path, monkeypatch):
     (tmp_path / "echo_plugin.py").write_text(PLUGIN)
@@ -75,14 +61,14 @@ def test_run_options_are_immutable():
     assert run.exports == frozenset({"chart"}) and run.option("missing", 1) == 1
 
 
-def test_a_plugin_adds_its_option_and_reads_it_from_context_run(echo, ckpt, tmp_path, capsys):
+def test_a_plugin_adds_its_option_and_reads_it_from_context_run(echo, tiny_ckpt, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--plugin", "echo_plugin", "--help"])
     out = capsys.readouterr().out
     assert "options of plugin echo_plugin:" in out and "--echo-level" in out
     song = tmp_path / "s.wav"
     sf.write(song, 0.1 * np.random.default_rng(0).standard_normal(22050).astype(np.float32), 22050)
-    rc = main([str(song), "--model", ckpt, "--plugin", "echo_plugin", "--echo-level", "0.25",
+    rc = main([str(song), "--model", tiny_ckpt, "--plugin", "echo_plugin", "--echo-level", "0.25",
                "--threshold", "0.6", "--threshold", "kick=0.7", "-o", str(tmp_path / "o"),
                "--preview", "--overwrite"])
     assert rc == 0, capsys.readouterr().err
@@ -100,10 +86,10 @@ def test_plugin_options_are_not_core_flags():
         build_parser(pm).parse_args(["song.wav", "--bpm", "100"])
 
 
-def test_the_callers_config_is_not_modified(ckpt):
+def test_the_callers_config_is_not_modified(tiny_ckpt):
     cfg = config_from_dict({"postprocessing": {"onset_threshold": 0.4}})
     before = dataclasses.asdict(cfg)
-    session = TranscriptionSession(model=ckpt, config=cfg, threshold=0.7,
+    session = TranscriptionSession(model=tiny_ckpt, config=cfg, threshold=0.7,
                                    class_thresholds={"kick": 0.2}, options={"bpm": 100.0})
     assert dataclasses.asdict(cfg) == before
     assert session.post.context.run.threshold == 0.7
@@ -119,10 +105,10 @@ def test_exports_use_context_run_not_state(echo, tmp_path):
     assert "exports" not in pp.context.state and "overwrite" not in pp.context.state
 
 
-def test_bpm_errors_name_the_flag(ckpt, tmp_path, capsys):
+def test_bpm_errors_name_the_flag(tiny_ckpt, tmp_path, capsys):
     song = tmp_path / "s.wav"
     sf.write(song, np.zeros(22050, np.float32), 22050)
-    rc = main([str(song), "--model", ckpt, "--bpm", "1000", "--chart", str(tmp_path / "c")])
+    rc = main([str(song), "--model", tiny_ckpt, "--bpm", "1000", "--chart", str(tmp_path / "c")])
     assert rc == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "--bpm" in err and "\n" not in err, err
