@@ -257,7 +257,7 @@ def tempo_ok(row, tm):
     return ok.mean() >= 0.9, float(np.median(got))
 
 
-def evaluate(rows, cache, transcriber, verbose=True):
+def evaluate(rows, cache, transcriber, verbose=True, beat_model="default"):
     import mir_eval
 
     from drumscribe.charts.tempo import tempo_map_for_song
@@ -278,7 +278,7 @@ def evaluate(rows, cache, transcriber, verbose=True):
         act = activations(row, cache, transcriber)
         onsets = pp(act).run(act).onsets
         tm = tempo_map_for_song(act.values, act.classes, act.fps, [o.time for o in onsets],
-                                act.duration)
+                                act.duration, beat_model=beat_model)
         ok, bpm = tempo_ok(row, tm)
         f = None
         if row.get("beats"):
@@ -308,6 +308,11 @@ def main(argv=None):
     ap.add_argument("--gmd", type=int, default=40, help="Groove MIDI validation performances (at most)")
     ap.add_argument("--gmd-dir", default="/work/shared/data/groove_midi")
     ap.add_argument("--json", default=None, help="also write the rows here")
+    ap.add_argument("--trackers", default="network,classic",
+                    help="comma-separated: network (the beat network + DBN), classic (the "
+                         "hand-made onset-strength analysis + DBN); each is scored on every clip")
+    ap.add_argument("--beat-model", default=str(ROOT / "models" / "beats.pt"),
+                    help="the beat network checkpoint for the network tracker")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -326,30 +331,41 @@ def main(argv=None):
         rows += gmd
     except (OSError, StopIteration, ValueError) as exc:  # no dataset or kits here
         print(f"(no Groove MIDI clips: {exc})")
-    rendered = evaluate(rows, cache, transcriber)
-    enst = evaluate(enst_pieces(Path(args.enst)), cache, transcriber) if Path(args.enst).is_dir() else []
-    fs = [r["F"] for r in rendered]
-    print()
-    for label, rs in (("rendered constant", [r for r in rendered if r["kind"] == "constant"]),
-                      ("Groove MIDI", [r for r in rendered if r["kind"] == "GMD"]),
-                      ("rendered changing", [r for r in rendered if r["kind"] not in ("constant", "GMD")]),
-                      ("ENST minus-one", enst)):
-        if rs:
+    from drumscribe.charts.beat_net import load_beat_model
+
+    trackers = []
+    for name in args.trackers.split(","):
+        if name == "classic":
+            trackers.append(("classic", None))
+        elif name == "network":
+            trackers.append((f"network ({Path(args.beat_model).name})", load_beat_model(args.beat_model)))
+        else:
+            ap.error(f"--trackers: unknown tracker {name!r} (classic, network)")
+    results = {}
+    for label, bm in trackers:
+        print(f"\n== tracker: {label}")
+        rendered = evaluate(rows, cache, transcriber, beat_model=bm)
+        enst = (evaluate(enst_pieces(Path(args.enst)), cache, transcriber, beat_model=bm)
+                if Path(args.enst).is_dir() else [])
+        results[label] = (rendered, enst)
+    print("\n| tracker | set | songs | tempo right | beat F-measure | one tempo marker |")
+    print("|---|---|---:|---:|---:|---:|")
+    for label, (rendered, enst) in results.items():
+        sets = (("rendered, constant tempo", [r for r in rendered if r["kind"] == "constant"]),
+                ("rendered, changing tempo", [r for r in rendered if r["kind"] not in ("constant", "GMD")]),
+                ("Groove MIDI (validation)", [r for r in rendered if r["kind"] == "GMD"]),
+                ("all rendered", rendered),
+                ("ENST minus-one", enst))
+        for name, rs in sets:
+            if not rs:
+                continue
             f = [r["F"] for r in rs if r["F"] is not None]
             steady = [r["markers"] for r in rs if r["kind"] in ("constant", "ENST", "GMD")]
-            print(f"{label:18s} n={len(rs):2d} tempo ok {np.mean([r['ok'] for r in rs]):6.1%}"
-                  + (f"  mean F {np.mean(f):.3f}" if f else "")
-                  + (f"  one marker {np.mean([m == 1 for m in steady]):6.1%}" if steady else ""))
-    if fs:
-        print(f"{'rendered all':18s} n={len(rendered):2d} tempo ok "
-              f"{np.mean([r['ok'] for r in rendered]):6.1%}  mean F {np.mean(fs):.3f}")
-        plain = [r for r in rendered if "halftime" not in r["name"]]
-        print(f"{'  w/o halftime':18s} n={len(plain):2d} tempo ok "
-              f"{np.mean([r['ok'] for r in plain]):6.1%}  mean F "
-              f"{np.mean([r['F'] for r in plain]):.3f}   (a halftime groove at T is, note for note, "
-              "a backbeat groove at 2T: both are charted on the same grid)")
+            print(f"| {label} | {name} | {len(rs)} | {np.mean([r['ok'] for r in rs]):.1%} | "
+                  + (f"{np.mean(f):.3f}" if f else "-") + " | "
+                  + (f"{np.mean([m == 1 for m in steady]):.1%}" if steady else "-") + " |")
     if args.json:
-        Path(args.json).write_text(json.dumps(rendered + enst, indent=1))
+        Path(args.json).write_text(json.dumps({k: r + e for k, (r, e) in results.items()}, indent=1))
     return 0
 
 

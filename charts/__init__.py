@@ -4,7 +4,8 @@ The core transcription (``transcribe``) never imports this package;
 ``plugins/chart_export.py`` is the bridge. Data flow, one module per step and one
 owner per file format::
 
-    beats.py         activations -> onset strength -> tempo octave -> DBN beats -> bar positions
+    beat_net.py      activations -> beat, downbeat and tempo probabilities (a small TCN, models/beats.pt)
+    beats.py         -> tempo octave -> DBN beats -> tempo segments -> bar positions
     tempo.py         -> TempoMap (tracked, --bpm or --tempo-from MIDI), warnings
     quantize.py      onsets + TempoMap -> grid positions
     chart.py         -> lanes, collisions, Expert, reduced difficulties -> Chart

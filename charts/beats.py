@@ -37,11 +37,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
 from drumscribe.transcribe.vocabulary import GROUPS, group_of
+
+if TYPE_CHECKING:
+    from .beat_net import BeatActivations
 
 GROUP_WEIGHTS = {"kick": 1.0, "snare": 1.0, "hihat": 0.5, "toms": 0.6, "cymbals": 0.6}
 """Envelope weight of each vocabulary group (classes outside it weigh 0.5)."""
@@ -64,6 +67,12 @@ EDGE_BEATS = 12
 """A tempo segment this short at the start or end of the tracked beats is dropped when
 its neighbour is at least twice as long."""
 TRANSITION_LAMBDA = 100.0
+TEMPO_WEIGHT = 0.5
+"""Weight of the beat network's log tempo probability in :func:`activation_tempo_scores`."""
+SEGMENT_OCTAVE_ODDS = 3.0
+"""See :func:`fix_segment_octaves`."""
+DOWNBEAT_WEIGHT = 0.5
+"""Weight of the beat network's downbeat log-odds in :func:`bar_positions`."""
 OBSERVATION_LAMBDA = 16
 
 
@@ -192,7 +201,44 @@ OCTAVE_RATIOS = (2.0, 0.5, 1.5, 2.0 / 3.0, 4.0 / 3.0, 0.75)
 
 def estimate_tempo(oss: OnsetStrength, **kw) -> TempoEstimate:
     """The best-scoring tempo (see :func:`tempo_scores`)."""
-    bpms, scores = tempo_scores(oss, **kw)
+    return _estimate(*tempo_scores(oss, **kw))
+
+
+def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_BPM,
+                            max_bpm: float = MAX_BPM, tempo_probs: Optional[np.ndarray] = None,
+                            tempo_weight: float = TEMPO_WEIGHT, prior_weight: float = 0.2,
+                            half_weight: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
+    """Score of every tempo (1 % steps) from a beat network's outputs.
+
+    ``comb - half_weight * half + prior_weight * prior + tempo_weight * log p``:
+    ``comb`` is the beat activation's autocorrelation at 1, 2 and 4 beats
+    (weights 1, 1/2, 1/4, scaled to a maximum of 1), ``half`` its
+    autocorrelation at half a beat (a beat between the beats: the tempo is twice
+    this one), ``prior`` as in :func:`tempo_scores`, and ``p`` the network's
+    tempo output (``tempo_probs``, over :func:`drumscribe.charts.beat_net.tempo_bins`,
+    floored at 1e-4). The comb places the tempo to 1 %; the tempo output, a
+    judgement over the whole song, is what picks the octave.
+    """
+    bpms = min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
+    tau = 60.0 * fps / bpms
+    max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, beat.size - 1))
+    b = _smooth(np.asarray(beat, dtype=np.float64), fps, 0.01)
+    ac = _xcorr(b, b, max_lag)
+    comb = (_at(ac, tau) + 0.5 * _at(ac, 2 * tau) + 0.25 * _at(ac, 4 * tau)) / 1.75
+    comb = comb / max(comb.max(), 1e-9)
+    half = np.maximum(_at(ac, tau / 2), 0.0)
+    prior = -0.5 * np.log2(bpms / PRIOR_BPM) ** 2
+    score = comb - half_weight * half + prior_weight * prior
+    if tempo_probs is not None:
+        from .beat_net import tempo_bins
+
+        grid = np.log(tempo_bins())
+        logp = np.log(np.maximum(np.asarray(tempo_probs, dtype=np.float64), 1e-4))
+        score = score + tempo_weight * np.interp(np.log(bpms), grid, logp)
+    return bpms, score
+
+
+def _estimate(bpms: np.ndarray, scores: np.ndarray) -> TempoEstimate:
     k = int(np.argmax(scores))
     best = float(bpms[k])
     rel = []
@@ -323,8 +369,15 @@ def _strength_at(times: np.ndarray, x: np.ndarray, fps: float, radius_s: float =
 
 
 def bar_positions(beat_times: np.ndarray, oss: OnsetStrength, numerator: int = 4,
-                  jump_log_p: float = math.log(1e-3)) -> np.ndarray:
-    """Bar position (0 = downbeat) of every beat, by Viterbi over bar positions."""
+                  jump_log_p: float = math.log(1e-3),
+                  downbeat: Optional[np.ndarray] = None) -> np.ndarray:
+    """Bar position (0 = downbeat) of every beat, by Viterbi over bar positions.
+
+    Each beat's observation: kick on 1 and 3, snare on 2 and 4, a crash on 1;
+    with a beat network's ``downbeat`` activation (per frame, at ``oss.fps``),
+    plus the activation's log-odds on 1 (its peak within 40 ms), so where the
+    network is sure it decides, and where it is not the drums do.
+    """
     n = len(beat_times)
     if n == 0:
         return np.zeros(0, dtype=np.int64)
@@ -339,6 +392,10 @@ def bar_positions(beat_times: np.ndarray, oss: OnsetStrength, numerator: int = 4
     obs[:, 0] += 0.5 * k + 0.7 * c
     if numerator % 2 == 0 and numerator > 2:
         obs[:, numerator // 2] -= 0.5 * k
+    if downbeat is not None:
+        d = np.clip(_strength_at(beat_times, np.asarray(downbeat, dtype=np.float64), oss.fps),
+                    1e-3, 1 - 1e-3)
+        obs[:, 0] += DOWNBEAT_WEIGHT * (np.log(d) - np.log1p(-d))
     trans = np.full((numerator, numerator), jump_log_p)
     trans[np.arange(numerator), (np.arange(numerator) + 1) % numerator] = 0.0
     delta = obs[0].copy()
@@ -470,7 +527,8 @@ def _slice(oss: OnsetStrength, a: int, b: int) -> OnsetStrength:
 
 
 def fix_segment_octaves(beats: np.ndarray, knots: np.ndarray, oss: OnsetStrength,
-                        min_seconds: float = 6.0, margin: float = 0.1) -> np.ndarray:
+                        min_seconds: float = 6.0, margin: float = 0.1,
+                        segment_tempo: Optional[Callable[[int, int], np.ndarray]] = None) -> np.ndarray:
     """Halve or double the beats of a tempo segment that the network tracked an
     octave off.
 
@@ -481,6 +539,10 @@ def fix_segment_octaves(beats: np.ndarray, knots: np.ndarray, oss: OnsetStrength
     :func:`tempo_scores`; if half (double) its tempo scores ``margin`` higher,
     every other beat is dropped (the phase with more kick, snare and onset
     strength kept) or a beat is put halfway between each pair.
+
+    With a beat network, ``segment_tempo(first_frame, end_frame)`` gives its tempo
+    output for the segment's frames alone: the segment's octave is changed when
+    half (double) the tempo is more than ``SEGMENT_OCTAVE_ODDS`` times as likely.
     """
     beats = np.asarray(beats, dtype=np.float64)
     fps = oss.fps
@@ -492,19 +554,27 @@ def fix_segment_octaves(beats: np.ndarray, knots: np.ndarray, oss: OnsetStrength
             pieces.append(seg)
             continue
         bpm = 60.0 / float(np.median(np.diff(seg)))
-        bpms, sc = tempo_scores(_slice(oss, int(seg[0] * fps), int(seg[-1] * fps) + 1),
-                                min_bpm=30.0, max_bpm=320.0)
+        a_f, b_f = int(seg[0] * fps), int(seg[-1] * fps) + 1
+        if segment_tempo is not None:
+            from .beat_net import tempo_bins
+
+            bpms = tempo_bins()
+            sc = np.log(np.maximum(segment_tempo(a_f, b_f), 1e-6))
+            seg_margin = math.log(SEGMENT_OCTAVE_ODDS)
+        else:
+            bpms, sc = tempo_scores(_slice(oss, a_f, b_f), min_bpm=30.0, max_bpm=320.0)
+            seg_margin = margin
 
         def near(t):
             m = np.abs(np.log(bpms / t)) < 0.04
             return float(sc[m].max()) if m.any() else -np.inf
         now, half, double = near(bpm), near(bpm / 2), near(bpm * 2)
-        if half > now + margin and half >= double:
+        if half > now + seg_margin and half >= double:
             w = (_strength_at(seg, oss.kick, fps) + _strength_at(seg, oss.snare, fps)
                  + _strength_at(seg, oss.env, fps))
             ph = int(np.argmax([w[0::2].sum(), w[1::2].sum()]))
             seg = seg[ph::2]
-        elif double > now + margin:
+        elif double > now + seg_margin:
             mids = seg[:-1] + np.diff(seg) / 2
             seg = np.sort(np.r_[seg, mids])
         pieces.append(seg)
@@ -549,11 +619,14 @@ class Tracked:
     tempo: TempoEstimate
     support: float
     """Share of beats with an onset within 40 ms."""
+    beat_activations: Optional["BeatActivations"] = None
+    """The beat network's output, when one was used."""
 
 
 def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int = 4,
           min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
-          onset_times: Optional[Sequence[float]] = None) -> Optional[Tracked]:
+          onset_times: Optional[Sequence[float]] = None,
+          beat_model="default") -> Optional[Tracked]:
     """Beats, bar positions and tempo segments of an activation matrix.
 
     Beats before the first and after the last onset (``onset_times``, else
@@ -561,10 +634,24 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     or trailing beats without onset support, are the network's guesses through
     silence or noise and are dropped. Returns None when fewer than 4 beats are
     found.
+
+    ``beat_model``: a :class:`drumscribe.charts.beat_net.BeatModel`, ``"default"``
+    (the shipped beat network, :func:`drumscribe.charts.beat_net.default_beat_model`)
+    or None. With a beat network, its beat activation is what the tempo score
+    and the DBN read, and its downbeat activation places the bar lines; without
+    one (None, not installed, or activations at another frame rate) the
+    hand-made onset-strength analysis of the module docstring is used.
     """
     oss = onset_strength(values, classes, fps)
-    est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
-    frames = viterbi_beats(beat_salience(oss), fps, est.bpm / RANGE, est.bpm * RANGE)
+    beat_model = _resolve(beat_model)
+    bact = _beat_activations(beat_model, values, classes, fps)
+    if bact is not None:
+        est = _estimate(*activation_tempo_scores(bact.beat, fps, min_bpm, max_bpm, bact.tempo))
+        salience = bact.beat
+    else:
+        est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
+        salience = beat_salience(oss)
+    frames = viterbi_beats(salience, fps, est.bpm / RANGE, est.bpm * RANGE)
     if frames.size:
         # beats before the first / after the last onset are the network's guess: drop them
         if onset_times is not None and len(onset_times):
@@ -585,7 +672,11 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
         return None
     knots = segment_tempo(raw)
     if len(knots) > 2:
-        fixed = fix_segment_octaves(raw, knots, oss)
+        seg_tempo = None
+        if bact is not None and bact.tempo is not None:
+            def seg_tempo(a_f, b_f):
+                return beat_model.activations(values[a_f:b_f], classes, fps).tempo
+        fixed = fix_segment_octaves(raw, knots, oss, segment_tempo=seg_tempo)
         if fixed.size != raw.size:
             raw = fixed
             knots = segment_tempo(raw)
@@ -598,6 +689,25 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     if len(knots) > 2 and knots[-1] - knots[-2] < EDGE_BEATS <= (knots[-2] - knots[-3]) / 2:
         raw, knots = raw[:knots[-2] + 1], knots[:-1]
     beats = fit_segments(raw, knots)
-    pos = bar_positions(beats, oss, numerator)
+    pos = bar_positions(beats, oss, numerator, downbeat=None if bact is None else bact.downbeat)
     support = float(np.mean(_strength_at(raw, oss.env, fps) > 0.2))
-    return Tracked(beats, raw, pos, knots, est, support)
+    return Tracked(beats, raw, pos, knots, est, support, bact)
+
+
+def _resolve(beat_model):
+    from .beat_net import BeatModel, default_beat_model
+
+    if isinstance(beat_model, str) and beat_model == "default":
+        return default_beat_model()
+    if beat_model is not None and not isinstance(beat_model, BeatModel):
+        raise TypeError(f"beat_model must be a BeatModel, 'default' or None, not {type(beat_model).__name__}")
+    return beat_model
+
+
+def _beat_activations(beat_model, values, classes, fps):
+    """The beat network's activations, or None (no network, or another frame rate)."""
+    if beat_model is None:
+        return None
+    if abs(float(fps) - beat_model.fps) > 1e-6 * beat_model.fps:
+        return None
+    return beat_model.activations(values, classes, fps)

@@ -226,7 +226,7 @@ def _default_map(bpm, onset_times, duration, numerator, why) -> TempoMap:
 
 def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
                 duration: Optional[float] = None, onset_times: Optional[Sequence[float]] = None,
-                numerator: int = 4, song: str = "") -> TempoMap:
+                numerator: int = 4, song: str = "", beat_model="default") -> TempoMap:
     """Track beats and downbeats in drum activations (:func:`drumscribe.charts.beats.track`).
 
     Parameters
@@ -244,6 +244,8 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
         Beats per bar (4).
     song : str
         Named in the warnings.
+    beat_model : BeatModel, "default" or None
+        The beat network (see :func:`drumscribe.charts.beats.track`).
 
     Returns
     -------
@@ -283,7 +285,8 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
                           f"{who}the tempo map is the default {DEFAULT_BPM:g} BPM: only "
                           f"{onset_times.size} onsets, too few to track the beat; {fix}")
         return tm
-    tr = beat_tracker.track(values, classes, fps, numerator, onset_times=onset_times)
+    tr = beat_tracker.track(values, classes, fps, numerator, onset_times=onset_times,
+                            beat_model=beat_model)
     if tr is None:
         return _default_map(DEFAULT_BPM, onset_times, duration, numerator,
                             f"{who}beat tracking found too few beats; the tempo map is the "
@@ -466,13 +469,14 @@ def tempo_from_midi(path, duration: float) -> TempoMap:
 def tempo_map_for_song(values: np.ndarray, classes: Sequence[str], fps: float,
                        onset_times: Sequence[float], duration: Optional[float] = None,
                        bpm: Optional[float] = None, offset: Optional[float] = None,
-                       tempo_from=None, numerator: int = 4, song: str = "") -> TempoMap:
+                       tempo_from=None, numerator: int = 4, song: str = "",
+                       beat_model="default") -> TempoMap:
     """The chart's tempo map from the user's options, else tracked.
 
     ``tempo_from`` (a MIDI file) wins, then ``bpm`` (with ``offset``, the
     first downbeat; found from the activations when not given), else
-    :func:`track_tempo`. Lead-in and confidence warnings are in
-    ``TempoMap.warnings``.
+    :func:`track_tempo` (with ``beat_model``). Lead-in and confidence warnings
+    are in ``TempoMap.warnings``.
     """
     duration = float(duration if duration is not None else len(values) / fps)
     onset_times = list(onset_times)
@@ -485,4 +489,5 @@ def tempo_map_for_song(values: np.ndarray, classes: Sequence[str], fps: float,
             offset = best_offset(float(bpm), values, classes, fps, numerator)
         first = min(onset_times) if onset_times else None
         return fixed_tempo(float(bpm), float(offset), duration, numerator, first_note=first)
-    return track_tempo(values, classes, fps, duration, onset_times, numerator, song=song)
+    return track_tempo(values, classes, fps, duration, onset_times, numerator, song=song,
+                       beat_model=beat_model)

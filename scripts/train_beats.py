@@ -1,0 +1,69 @@
+#!/usr/bin/env python
+"""Train the beat network on the corpus's training clips.
+
+    python scripts/train_beats.py --corpus corpus --model models/default.pt \\
+        --cache runs/beats/acts --out models/beats.pt [--epochs 30]
+
+The drum model is run once over ``corpus/train`` (activations cached in ``--cache``),
+then the network trains for a fixed number of steps on nine in ten clips; the tenth
+clip is held out and scored at the end (tempo right, beat F-measure). No model
+selection: the last epoch is the model; the Groove MIDI validation performances that
+``bench/bench_beats.py`` scores are never trained on.
+A rerun resumes from the last epoch's checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", type=Path, default=Path("corpus"))
+    ap.add_argument("--model", type=Path, default=Path("models/default.pt"))
+    ap.add_argument("--cache", type=Path, default=Path("runs/beats/acts"))
+    ap.add_argument("--out", type=Path, default=Path("runs/beats/beats.pt"))
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=100, help="steps per epoch")
+    ap.add_argument("--hidden", type=int, default=24)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--tempo-weight", type=float, default=0.2, help="weight of the tempo loss")
+    ap.add_argument("--gmd-dir", type=Path, default=None,
+                    help="Groove MIDI folder: add activations simulated from its training "
+                         "performances (those of held-out clips left out)")
+    ap.add_argument("--sim-share", type=float, default=0.4, help="share of simulated crops per batch")
+    a = ap.parse_args(argv)
+    import torch
+
+    from drumscribe.training import beat_train
+
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    t0 = time.time()
+    recs = beat_train.cache_activations(a.corpus, "train", a.model, a.cache)
+    train, dev = beat_train.split_dev(recs)
+    if a.gmd_dir is not None:
+        import csv
+
+        src = {r["clip"]: r["source"] for r in csv.DictReader(open(a.corpus / "manifest.csv"))}
+        held = [src[r["name"]][4:] for r in dev if src.get(r["name"], "").startswith("gmd:")]
+        train += beat_train.simulated_records(a.gmd_dir, exclude=held, seed=a.seed)
+    print(f"training data: {beat_train.describe(train)}; held out: {beat_train.describe(dev)} "
+          f"({time.time() - t0:.0f} s)", flush=True)
+    model = beat_train.train(train, epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden,
+                             seed=a.seed, out=a.out, tempo_weight=a.tempo_weight,
+                             sim_share=a.sim_share,
+                             trained_on=f"{a.corpus}/train activations of {a.model.name} "
+                                        "(every 10th clip held out)",
+                             log=lambda m: print(m, flush=True))
+    for name, m in (("beat network", model), ("classic tracker", None)):
+        res = beat_train.evaluate_dev(m, dev)
+        print(f"held-out clips ({name}): {res['clips']:.0f}, tempo right {res['tempo_ok']:.1%}, "
+              f"beat F-measure {res['beat_f']:.3f}, downbeat F-measure {res['downbeat_f']:.3f}")
+    print(f"wrote {a.out} ({time.time() - t0:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

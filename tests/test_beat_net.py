@@ -1,0 +1,139 @@
+"""The beat network: its input for any class list, its checkpoint checks, its training
+data, and what the tracker does with it."""
+
+import numpy as np
+import pytest
+import torch
+
+from drumscribe.charts import beat_net as BN
+from drumscribe.charts import beats as B
+from drumscribe.training import beat_train
+
+
+def test_features_follow_the_groups_of_any_class_list():
+    classes = ["snare", "kick", "cowbell", "crash"]
+    v = np.zeros((5, 4), np.float32)
+    v[0, 0], v[1, 1], v[2, 2], v[3, 3] = 0.9, 0.8, 0.7, 0.6
+    x = BN.beat_features(v, classes)
+    assert x.shape == (5, len(BN.FEATURES))
+    col = {n: j for j, n in enumerate(BN.FEATURES)}
+    assert x[0, col["snare"]] == pytest.approx(0.9) and x[1, col["kick"]] == pytest.approx(0.8)
+    assert x[3, col["cymbals"]] == pytest.approx(0.6)
+    assert x[2, :-1].max() == 0 and x[2, col["all"]] == pytest.approx(0.7)  # a cowbell has no group
+    assert not x[:, col["toms"]].any() and not x[:, col["hihat"]].any()
+    # NaN in, finite out
+    v[4, 0] = np.nan
+    assert np.isfinite(BN.beat_features(v, classes)).all()
+
+
+def _save(path, obj):
+    torch.save(obj, path)
+    return path
+
+
+def test_checkpoint_round_trip_and_refusals(tmp_path):
+    torch.manual_seed(0)
+    model = BN.BeatModel(BN.BeatNet(hidden=8, levels=3), 100.0, "test")
+    good = _save(tmp_path / "b.pt", model.state())
+    back = BN.load_beat_model(good)
+    v = np.random.default_rng(0).uniform(0, 1, (300, 3))
+    a, b = model.activations(v, ["kick", "snare_head", "hihat_closed"], 100.0), \
+        back.activations(v, ["kick", "snare_head", "hihat_closed"], 100.0)
+    assert np.allclose(a.beat, b.beat) and np.allclose(a.downbeat, b.downbeat)
+    assert a.beat.shape == (300,) and ((a.beat > 0) & (a.beat < 1)).all()
+    with pytest.raises(BN.BeatModelError, match="runs at 100 fps"):
+        model.activations(v, ["kick", "snare_head", "hihat_closed"], 50.0)
+
+    st = model.state()
+    nan = {**st, "state_dict": {k: torch.full_like(t, float("nan")) for k, t in st["state_dict"].items()}}
+    cases = {
+        "missing": (tmp_path / "none.pt", "beat model not found"),
+        "garbage": (tmp_path / "g.pt", "not a readable beat checkpoint"),
+        "kind": (_save(tmp_path / "k.pt", {**st, "kind": "drumscribe-model"}), "not a drumscribe beat"),
+        "features": (_save(tmp_path / "f.pt", {**st, "features": ["kick"]}), "input columns"),
+        "fps": (_save(tmp_path / "r.pt", {**st, "fps": 0.0}), "fps 0.0 outside"),
+        "levels": (_save(tmp_path / "l.pt", {**st, "levels": 40}), "levels 40 outside"),
+        "shape": (_save(tmp_path / "s.pt", {**st, "hidden": 9}), "do not fit"),
+        "nan": (_save(tmp_path / "n.pt", nan), "NaN or inf"),
+    }
+    (tmp_path / "g.pt").write_bytes(b"\x00not a zip" * 10)
+    for name, (path, words) in cases.items():
+        with pytest.raises(BN.BeatModelError, match=words) as e:
+            BN.load_beat_model(path)
+        assert str(path) in str(e.value), name
+        assert "\n" not in str(e.value)
+
+
+def test_clip_beats_and_training_examples():
+    beats, down = beat_train.clip_beats(120.0, 0.75, 10.0)
+    assert beats[0] == pytest.approx(0.25) and np.allclose(np.diff(beats), 0.5)
+    assert beats[down][0] == pytest.approx(0.75) and np.allclose(np.diff(beats[down]), 2.0)
+    assert beats[-1] < 10.0
+    rng = np.random.default_rng(0)
+    x = np.zeros((1000, len(BN.FEATURES)), np.float32)
+    x[np.round(beats * 100).astype(int), 0] = 1.0
+    rec = {"values": x, "fps": 100.0, "beats": beats, "down": down, "drums": True, "tempo": 120.0}
+    for _ in range(20):
+        xs, ys, tempo = beat_train.make_example(rec, 800, rng)
+        assert xs.shape == (800, len(BN.FEATURES)) and ys.shape == (800, 2)
+        assert 0 <= xs.min() and xs.max() <= 1
+        # the targets sit on the (stretched) beats: every full-height beat target has
+        # its neighbours at 0.5 and downbeats are beats
+        on = np.flatnonzero(ys[:, 0] == 1.0)
+        assert on.size >= 8
+        period = np.median(np.diff(on))
+        assert 0.8 * 50 - 1 <= period <= 1.25 * 50 + 1
+        assert 6000.0 / tempo == pytest.approx(period, abs=1.0)  # the tempo target follows the stretch
+        assert set(np.flatnonzero(ys[:, 1] == 1.0)) <= set(on)
+
+
+def test_tempo_loss_is_lowest_at_the_true_tempo():
+    bins = BN.tempo_bins()
+    assert bins[0] == BN.TEMPO_MIN and bins[-1] <= BN.TEMPO_MAX
+    at = {}
+    for bpm in (60.0, 120.0, 240.0):
+        logits = torch.full((1, bins.size), -10.0)
+        logits[0, int(np.argmin(np.abs(bins - bpm)))] = 10.0
+        at[bpm] = float(beat_train._tempo_loss(logits, [120.0]))
+    assert at[120.0] < at[60.0] and at[120.0] < at[240.0]
+    assert float(beat_train._tempo_loss(torch.zeros((2, bins.size)), [0.0, 0.0])) == 0.0
+
+
+def test_tracker_reads_the_network_and_falls_back_without_it():
+    """A network whose beat output peaks every 60 frames and downbeat output every 240
+    makes the tracker follow it (100 BPM, bars where it says), even where the drums
+    themselves say 200 BPM; at another frame rate the classic analysis is used."""
+    fps = 100.0
+    n = 3000
+    v = np.zeros((n, 2))
+    v[np.arange(100, n - 50, 30), 0] = 0.9  # kick every 30 frames: 200 BPM
+    v[np.arange(130, n - 50, 60), 1] = 0.9
+
+    class Fixed(BN.BeatModel):
+        def activations(self, values, classes, fps_):
+            b = np.full(values.shape[0], 0.01)
+            d = np.full(values.shape[0], 0.01)
+            b[np.arange(100, values.shape[0] - 50, 60)] = 0.95
+            d[np.arange(220, values.shape[0] - 50, 240)] = 0.95
+            return BN.BeatActivations(b, d, fps_)
+
+    fixed = Fixed(BN.BeatNet(hidden=4, levels=1), fps)
+    tr = B.track(v, ["kick", "snare_head"], fps, beat_model=fixed)
+    assert 60.0 / np.median(np.diff(tr.beats)) == pytest.approx(100.0, rel=0.02)
+    down = tr.beats[tr.bar_position == 0]
+    assert np.allclose((down * fps - 220) / 240, np.round((down * fps - 220) / 240), atol=0.05)
+    assert tr.beat_activations is not None
+    classic = B.track(v, ["kick", "snare_head"], fps, beat_model=None)
+    other_rate = B.track(v, ["kick", "snare_head"], fps, beat_model=Fixed(BN.BeatNet(hidden=4, levels=1), 50.0))
+    assert classic.beat_activations is None and other_rate.beat_activations is None
+    assert np.allclose(classic.beats, other_rate.beats)
+    with pytest.raises(TypeError, match="beat_model"):
+        B.track(v, ["kick", "snare_head"], fps, beat_model="models/beats.pt")
+
+
+def test_shipped_beat_network_loads():
+    model = BN.default_beat_model()
+    if model is None:
+        pytest.skip(f"no shipped beat network at {BN.DEFAULT_BEAT_MODEL}")
+    assert model.fps == 100.0 and "train" in model.trained_on
+    assert sum(p.numel() for p in model.net.parameters()) < 200_000
