@@ -30,10 +30,6 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--tempo-weight", type=float, default=0.2, help="weight of the tempo loss")
-    ap.add_argument("--gmd-dir", type=Path, default=None,
-                    help="Groove MIDI folder: add activations simulated from its training "
-                         "performances (those of held-out clips left out)")
-    ap.add_argument("--sim-share", type=float, default=0.4, help="share of simulated crops per batch")
     a = ap.parse_args(argv)
     import torch
 
@@ -43,17 +39,10 @@ def main(argv=None) -> int:
     t0 = time.time()
     recs = beat_train.cache_activations(a.corpus, "train", a.model, a.cache)
     train, dev = beat_train.split_dev(recs)
-    if a.gmd_dir is not None:
-        import csv
-
-        src = {r["clip"]: r["source"] for r in csv.DictReader(open(a.corpus / "manifest.csv"))}
-        held = [src[r["name"]][4:] for r in dev if src.get(r["name"], "").startswith("gmd:")]
-        train += beat_train.simulated_records(a.gmd_dir, exclude=held, seed=a.seed)
     print(f"training data: {beat_train.describe(train)}; held out: {beat_train.describe(dev)} "
           f"({time.time() - t0:.0f} s)", flush=True)
     model = beat_train.train(train, epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden,
                              seed=a.seed, out=a.out, tempo_weight=a.tempo_weight,
-                             sim_share=a.sim_share,
                              trained_on=f"{a.corpus}/train activations of {a.model.name} "
                                         "(every 10th clip held out)",
                              log=lambda m: print(m, flush=True))

@@ -82,52 +82,6 @@ def cache_activations(corpus: Path, split: str, model_path: Path, cache: Path,
     return out
 
 
-def simulated_records(gmd_dir, exclude=(), fps: float = 100.0, seed: int = 0,
-                      log=print) -> List[Dict]:
-    """Records of activations *simulated* from the Groove MIDI training performances
-    (not audio): for each hit, a peak in its group's column (height from the
-    velocity, times a random factor, 10-40 % of quiet hits missed), plus noise
-    and false alarms. Many more grooves than the rendered clips hold, each with
-    its drummer's tempo, for the metrical conventions (what counts as the beat
-    in a samba or a fast punk song). ``exclude``: GMD ids left out (those of
-    the held-out clips).
-    """
-    from drumscribe.training.groove_midi import list_performances, load_events
-    from drumscribe.transcribe.vocabulary import GROUPS, group_of
-
-    rng = np.random.default_rng(seed)
-    cols = {g: j for j, g in enumerate(FEATURES[:-1])}
-    out = []
-    perfs = [p for p in list_performances(gmd_dir) if p.split == "train" and p.gmd_id not in set(exclude)]
-    for p in perfs:
-        events = load_events(p)
-        if not events:
-            continue
-        seconds = max(t for t, _, _ in events) + 1.0
-        n = int(seconds * fps)
-        x = rng.uniform(0, rng.uniform(0.01, 0.06), (n, len(FEATURES))).astype(np.float32)
-        miss = rng.uniform(0.1, 0.4)
-        for t, c, v in events:
-            g = c if c in GROUPS else group_of(c)
-            if g not in cols or (v < 60 and rng.random() < miss) or rng.random() < 0.05:
-                continue
-            f = int(round(t * fps + rng.normal(0, 0.7)))
-            if 0 <= f < n:
-                h = float(np.clip((0.4 + 0.6 * v / 127) * rng.uniform(0.6, 1.0), 0, 1))
-                x[f, cols[g]] = max(x[f, cols[g]], h)
-                if f + 1 < n:
-                    x[f + 1, cols[g]] = max(x[f + 1, cols[g]], 0.5 * h)
-        n_fa = int(seconds * rng.uniform(0, 1.5))
-        where = rng.integers(0, n, n_fa)
-        x[where, rng.integers(0, len(cols), n_fa)] = rng.uniform(0.3, 0.9, n_fa)
-        x[:, -1] = x[:, :-1].max(axis=1)
-        beats, down = clip_beats(p.bpm, 0.0, seconds - 1.0)
-        out.append({"name": f"sim:{p.gmd_id}", "values": x, "fps": fps, "beats": beats,
-                    "down": down, "drums": True, "tempo": float(p.bpm)})
-    log(f"simulated activations of {len(out)} Groove MIDI training performances")
-    return out
-
-
 def _targets(times: np.ndarray, n: int, fps: float) -> np.ndarray:
     y = np.zeros(n, dtype=np.float32)
     f = np.round(times * fps).astype(np.int64)
@@ -198,12 +152,11 @@ def _tempo_loss(logits: torch.Tensor, tempi) -> torch.Tensor:
 
 def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, batch: int = 16,
           frames: int = 1500, hidden: int = 24, lr: float = 3e-3, seed: int = 0,
-          pos_weight: float = 1.0, tempo_weight: float = 0.1, sim_share: float = 0.4,
+          pos_weight: float = 1.0, tempo_weight: float = 0.1,
           log=print, out: Optional[Path] = None, trained_on: str = "") -> BeatModel:
     """Train a :class:`BeatNet` for a fixed number of steps (no model selection).
 
-    Records named ``sim:...`` (:func:`simulated_records`) make up ``sim_share`` of
-    each batch. ``pos_weight`` 1 keeps the outputs calibrated probabilities: a larger one
+    ``pos_weight`` 1 keeps the outputs calibrated probabilities: a larger one
     lifts every output, the off-beats' too, and the DBN then prefers twice the
     tempo (each off-beat above 1/16 pays its way as a beat).
 
@@ -228,8 +181,7 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
         log(f"resumed at epoch {start}")
     pos_w = torch.tensor([pos_weight, pos_weight])
     loss_fn = nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_w)
-    drum_recs = [r for r in records if r["drums"] and not r["name"].startswith("sim:")]
-    sim = [r for r in records if r["name"].startswith("sim:")]
+    drum_recs = [r for r in records if r["drums"]]
     other = [r for r in records if not r["drums"]]
     for ep in range(start, epochs):
         net.train()
@@ -237,8 +189,7 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
         for _ in range(steps_per_epoch):
             xs, ys, ts = [], [], []
             for _ in range(batch):
-                u = rng.random()
-                pool = other if other and u < 0.06 else sim if sim and u < 0.06 + sim_share else drum_recs
+                pool = other if other and rng.random() < 0.06 else drum_recs
                 x, y, t = make_example(pool[int(rng.integers(len(pool)))], frames, rng)
                 xs.append(x)
                 ys.append(y)
