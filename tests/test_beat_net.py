@@ -137,3 +137,43 @@ def test_shipped_beat_network_loads():
         pytest.skip(f"no shipped beat network at {BN.DEFAULT_BEAT_MODEL}")
     assert model.fps == 100.0 and "train" in model.trained_on
     assert sum(p.numel() for p in model.net.parameters()) < 200_000
+
+
+def test_network_unsure_between_octaves_warns_with_the_other_tempo():
+    """When the network's tempo output gives 100 and 200 BPM the same probability, the
+    tempo map warns and names the other reading with --bpm; when it is sure, no warning."""
+    from drumscribe.charts.tempo import track_tempo
+
+    fps = 100.0
+    n = 3000
+    v = np.zeros((n, 2))
+    v[np.arange(100, n - 50, 30), 0] = 0.9
+    v[np.arange(115, n - 50, 30), 1] = 0.9
+    bins = BN.tempo_bins()
+
+    class Fixed(BN.BeatModel):
+        def __init__(self, tempi):
+            super().__init__(BN.BeatNet(hidden=4, levels=1), fps)
+            self.tempi = tempi
+
+        def activations(self, values, classes, fps_):
+            b = np.full(values.shape[0], 0.02)
+            b[np.arange(100, values.shape[0] - 50, 30)] = 0.9
+            b[np.arange(115, values.shape[0] - 50, 30)] = 0.5
+            t = np.full(bins.size, 1e-4)
+            for bpm in self.tempi:
+                t[np.argmin(np.abs(bins - bpm))] = 1.0
+            return BN.BeatActivations(b, np.full(values.shape[0], 0.1), fps_, t / t.sum())
+
+    onsets = list(np.flatnonzero(v.max(axis=1) > 0.5) / fps)
+    unsure = track_tempo(v, ["kick", "snare_head"], fps, onset_times=onsets, song="s.wav",
+                         beat_model=Fixed([200.0, 100.0]))
+    sure = track_tempo(v, ["kick", "snare_head"], fps, onset_times=onsets, song="s.wav",
+                       beat_model=Fixed([200.0]))
+    assert 60.0 / np.median(np.diff(sure.beats)) == pytest.approx(200.0, rel=0.02)
+    assert not [w for w in sure.warnings if "ambiguous" in w]
+    amb = [w for w in unsure.warnings if "ambiguous" in w]
+    assert len(amb) == 1 and "s.wav" in amb[0] and "--bpm" in amb[0]
+    got = 60.0 / np.median(np.diff(unsure.beats))
+    other = "--bpm 100" if got > 150 else "--bpm 20"  # the reading not taken
+    assert other in amb[0], amb[0]
