@@ -110,11 +110,13 @@ def _curve_data(result, choices, summary) -> dict:
                  "chosen": float(choices[c].threshold), "chosen_f1": 0.0,
                  "method": str(summary[c].get("method") or "")}
         if cv.defined:
-            for t in grid:
-                m = cv.at(float(t))
-                entry["t"].append(round(float(t), 4))
-                for key in ("precision", "recall", "f1"):
-                    entry[key].append(round(float(m[key]), 4))
+            # Curve.at(t) for every grid point at once (at() rebuilds the curve's arrays
+            # on each call: POINTS calls per class made the page the slowest part of --report)
+            thr = np.asarray(cv.thresholds)
+            idx = np.minimum(np.searchsorted(thr, grid - 1e-12, side="left"), len(thr) - 1)
+            entry["t"] = [round(float(t), 4) for t in grid]
+            for key, arr in (("precision", cv.precision), ("recall", cv.recall), ("f1", cv.f1)):
+                entry[key] = [round(float(v), 4) for v in np.asarray(arr)[idx]]
             entry["chosen_f1"] = round(float(cv.at(choices[c].threshold)["f1"]), 4)
         out.append(entry)
     return {"classes": out}
