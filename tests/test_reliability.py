@@ -1268,7 +1268,8 @@ row("setup_error_once", "a bad config with two songs", "transcribe 2 songs --con
     "one error, exit 2, no song read", 2, r"named like a class")(_setup_once)
 
 
-def _explicit_default(env):
+def _calibration_files_seen(env) -> list:
+    """The calibration file of every TranscriptionSession made from now on (filled as they are)."""
     from drumscribe.transcribe import api
 
     seen = []
@@ -1279,6 +1280,11 @@ def _explicit_default(env):
         seen.append(self.config.postprocessing.calibration_file)
 
     env.monkeypatch.setattr(api.TranscriptionSession, "__init__", spy)
+    return seen
+
+
+def _explicit_default(env):
+    seen = _calibration_files_seen(env)
     rc, _, err = env.transcribe(env.wav(), "--model", REPO / "models" / "default.pt")
     from drumscribe.resources import shipped_calibration
 
@@ -1292,16 +1298,7 @@ row("explicit_default_model", "--model models/default.pt (the shipped model, nam
 
 
 def _env_other_model(env):
-    from drumscribe.transcribe import api
-
-    seen = []
-    real = api.TranscriptionSession.__init__
-
-    def spy(self, *a, **k):
-        real(self, *a, **k)
-        seen.append(self.config.postprocessing.calibration_file)
-
-    env.monkeypatch.setattr(api.TranscriptionSession, "__init__", spy)
+    seen = _calibration_files_seen(env)
     env.monkeypatch.setenv("DRUMSCRIBE_MODEL", env.ckpt)
     rc = transcribe_main([str(env.wav()), "-o", str(env.out), "-q"])
     assert seen == [None], seen
