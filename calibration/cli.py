@@ -15,7 +15,7 @@ from typing import List, Optional
 from drumscribe import __version__
 from drumscribe.transcribe import distributed  # imports Dask only when asked
 from drumscribe.transcribe.cli import HelpFormatter
-from drumscribe.transcribe.errors import DrumscribeError, report_internal_error
+from drumscribe.transcribe.errors import DrumscribeError
 
 USAGE = ("calibrate (--predictions DIR [--data DIR] | --model M --data DIR [--data DIR ...]) "
          "-o calibration.yaml [--group-by folder|folder:N|file|column:NAME [--manifest CSV]] "
@@ -96,21 +96,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns 0 (ok), 1 (written, but some files failed), 2 (usage/setup)
     or 130/143/129 (interrupted by SIGINT/SIGTERM/SIGHUP: nothing written)
     or 70 (internal error: a bug, reported with "internal error, please report")."""
-    from drumscribe.transcribe.cli import _safe_streams
-    from drumscribe.transcribe.signals import exit_code, ignore_signals, interruptible
+    from drumscribe.transcribe.cli import run_command
 
     counter = {"done": 0}
-    _safe_streams()
-    with interruptible():
-        try:
-            return _main(argv, counter)
-        except KeyboardInterrupt as exc:
-            ignore_signals()
-            print(f"interrupted: {counter['done']} done, rerun to resume", file=sys.stderr)
-            return exit_code(exc)
-        except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
-            return report_internal_error("calibrate", exc,
-                                         "--debug" in (sys.argv[1:] if argv is None else argv))
+    return run_command("calibrate", lambda: _main(argv, counter), lambda: counter["done"], argv)
 
 
 def _main(argv: Optional[List[str]], counter) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from drumscribe import __version__
 
@@ -156,21 +156,31 @@ def expand_inputs(inputs: List[str]) -> List[Path]:
 def main(argv: Optional[List[str]] = None) -> int:
     """Run the command; returns the exit status (0 ok, 1 some file failed, 2 usage/setup,
     130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP)."""
+    reports: list = []
+    # the song being written is discarded whole on a signal; a rerun resumes
+    return run_command("transcribe", lambda: _main(argv, reports),
+                       lambda: len(reports[0].done) if reports else 0, argv)
+
+
+def run_command(tool: str, body: Callable[[], int], done: Callable[[], int],
+                argv: Optional[List[str]]) -> int:
+    """Run a command's ``body`` the way both commands do: file names in any encoding
+    on the terminal, SIGINT/SIGTERM/SIGHUP turned into one line "interrupted: N
+    done, rerun to resume" (``N = done()``) and exit 130/143/129, and any
+    exception that is not a :class:`DrumscribeError` reported as an internal
+    error (exit 70; the traceback with ``--debug``)."""
     from .signals import exit_code, ignore_signals, interruptible
 
-    reports: list = []
     _safe_streams()
     with interruptible():
         try:
-            return _main(argv, reports)
+            return body()
         except KeyboardInterrupt as exc:
-            # the song being written is discarded whole; a rerun resumes
             ignore_signals()
-            done = len(reports[0].done) if reports else 0
-            print(f"interrupted: {done} done, rerun to resume", file=sys.stderr)
+            print(f"interrupted: {done()} done, rerun to resume", file=sys.stderr)
             return exit_code(exc)
         except Exception as exc:  # not a DrumscribeError: a bug here or in a plugin
-            return report_internal_error("transcribe", exc,
+            return report_internal_error(tool, exc,
                                          "--debug" in (sys.argv[1:] if argv is None else argv))
 
 
