@@ -15,9 +15,16 @@ temporal convolutional one (dilated convolutions, as in M. Davies and S. Boeck,
 "Temporal convolutional networks for musical audio beat tracking", EUSIPCO 2019),
 which runs fast on a CPU. The network and its training are written for this project.
 
+A model may be an ensemble of networks of one shape trained from different seeds
+(:func:`ensemble`): its activations are the mean of the members' probabilities (beat,
+downbeat and the tempo distribution), which evens out the members' disagreements about
+a song's metrical level.
+
 Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``):
 ``{"format": 1, "kind": "drumscribe-beats", "fps": float, "features": [names],
-"hidden": int, "levels": int, "tempo": bool, "state_dict": {...}, "trained_on": str}``.
+"hidden": int, "levels": int, "tempo": bool, "state_dict": {...}, "trained_on": str}``
+for one network; format 2 has ``"members": [state_dict, ...]`` in place of
+``"state_dict"`` (an ensemble, :data:`MAX_MEMBERS` at most).
 """
 
 from __future__ import annotations
@@ -41,6 +48,9 @@ DEFAULT_BEAT_MODEL = Path(__file__).resolve().parent.parent / "models" / "beats.
 
 MAX_BYTES = 16 << 20
 """A beat checkpoint larger than this is refused before it is unpacked."""
+
+MAX_MEMBERS = 16
+"""Most networks an ensemble checkpoint may hold."""
 
 
 class BeatModelError(DrumscribeError):
@@ -135,19 +145,33 @@ class BeatActivations:
 
 
 class BeatModel:
-    """A loaded beat network.
+    """A loaded beat network, or an ensemble of networks of one shape.
 
     Parameters
     ----------
-    net : BeatNet
+    net : BeatNet or sequence of BeatNet
+        One network, or the members of an ensemble (same ``hidden``, ``levels``
+        and tempo output); an ensemble's activations are the mean of the
+        members' probabilities.
     fps : float
         Frame rate the network was trained at (the drum activations' rate).
     """
 
-    def __init__(self, net: BeatNet, fps: float, trained_on: str = ""):
-        self.net = net.eval()
+    def __init__(self, net: Union[BeatNet, Sequence[BeatNet]], fps: float, trained_on: str = ""):
+        nets = [net] if isinstance(net, BeatNet) else list(net)
+        if not nets:
+            raise ValueError("a beat model needs at least one network")
+        shape = {(n.hidden, n.levels, n.has_tempo) for n in nets}
+        if len(shape) != 1:
+            raise ValueError(f"an ensemble's networks must have one shape, got {sorted(shape)}")
+        self.nets = [n.eval() for n in nets]
         self.fps = float(fps)
         self.trained_on = trained_on
+
+    @property
+    def net(self) -> BeatNet:
+        """The first (for one network, the only) member."""
+        return self.nets[0]
 
     def activations(self, values: np.ndarray, classes: Sequence[str], fps: float) -> BeatActivations:
         """Beat and downbeat activations of a drum activation matrix.
@@ -161,18 +185,49 @@ class BeatModel:
             raise BeatModelError(f"the beat network runs at {self.fps:g} fps, the activations are "
                                  f"at {fps:g}: track with a drum model at {self.fps:g} fps")
         x = torch.from_numpy(beat_features(values, classes))[None]
+        p_sum, t_sum = None, None
         with torch.inference_mode():
-            frames, tempo = self.net(x)
-            p = torch.sigmoid(frames)[0].numpy().astype(np.float64)
-            t = None if tempo is None else torch.softmax(tempo[0], 0).numpy().astype(np.float64)
-        return BeatActivations(p[:, 0], p[:, 1], float(fps), t)
+            for net in self.nets:
+                frames, tempo = net(x)
+                p = torch.sigmoid(frames)[0].numpy().astype(np.float64)
+                p_sum = p if p_sum is None else p_sum + p
+                if tempo is not None:
+                    t = torch.softmax(tempo[0], 0).numpy().astype(np.float64)
+                    t_sum = t if t_sum is None else t_sum + t
+        k = float(len(self.nets))
+        p = p_sum / k
+        return BeatActivations(p[:, 0], p[:, 1], float(fps), None if t_sum is None else t_sum / k)
 
     def state(self) -> dict:
         """The checkpoint dict (see the module docstring)."""
-        return {"format": 1, "kind": "drumscribe-beats", "fps": self.fps, "features": list(FEATURES),
-                "hidden": self.net.hidden, "levels": self.net.levels, "tempo": self.net.has_tempo,
-                "trained_on": self.trained_on,
-                "state_dict": {k: v.detach().clone() for k, v in self.net.state_dict().items()}}
+        n = self.net
+        head = {"kind": "drumscribe-beats", "fps": self.fps, "features": list(FEATURES),
+                "hidden": n.hidden, "levels": n.levels, "tempo": n.has_tempo,
+                "trained_on": self.trained_on}
+        sds = [{k: v.detach().clone() for k, v in m.state_dict().items()} for m in self.nets]
+        if len(sds) == 1:
+            return {"format": 1, **head, "state_dict": sds[0]}
+        return {"format": 2, **head, "members": sds}
+
+
+def ensemble(models: Sequence[BeatModel], trained_on: str = "") -> BeatModel:
+    """One model whose activations are the mean of ``models``' (same shape and fps).
+
+    Raises
+    ------
+    BeatModelError
+        When the models differ in frame rate or shape, or there are none or too many.
+    """
+    models = list(models)
+    if not 1 <= len(models) <= MAX_MEMBERS:
+        raise BeatModelError(f"an ensemble takes 1..{MAX_MEMBERS} beat models, got {len(models)}")
+    if len({m.fps for m in models}) != 1:
+        raise BeatModelError(f"beat models at different frame rates {sorted({m.fps for m in models})}")
+    try:
+        return BeatModel([n for m in models for n in m.nets], models[0].fps,
+                         trained_on or "; ".join(dict.fromkeys(m.trained_on for m in models)))
+    except ValueError as e:
+        raise BeatModelError(str(e)) from None
 
 
 def load_beat_model(path: Union[str, Path, None] = None) -> BeatModel:
@@ -194,9 +249,9 @@ def load_beat_model(path: Union[str, Path, None] = None) -> BeatModel:
     except Exception as e:  # noqa: BLE001 - any unpickling failure is a bad file
         raise BeatModelError(f"{path}: not a readable beat checkpoint ({type(e).__name__}): "
                              "re-create it with scripts/train_beats.py") from None
-    if not isinstance(ck, dict) or ck.get("kind") != "drumscribe-beats" or ck.get("format") != 1:
+    if not isinstance(ck, dict) or ck.get("kind") != "drumscribe-beats" or ck.get("format") not in (1, 2):
         raise BeatModelError(f"{path}: not a drumscribe beat checkpoint (kind drumscribe-beats, "
-                             "format 1)")
+                             "format 1 or 2)")
     if list(ck.get("features", [])) != list(FEATURES):
         raise BeatModelError(f"{path}: its input columns {ck.get('features')} are not {list(FEATURES)}")
     fps, hidden, levels = ck.get("fps"), ck.get("hidden"), ck.get("levels")
@@ -206,14 +261,20 @@ def load_beat_model(path: Union[str, Path, None] = None) -> BeatModel:
         raise BeatModelError(f"{path}: hidden {hidden!r} outside 1..1024")
     if not isinstance(levels, int) or not 1 <= levels <= 16:
         raise BeatModelError(f"{path}: levels {levels!r} outside 1..16")
-    net = BeatNet(len(FEATURES), hidden, levels, bool(ck.get("tempo", False)))
-    try:
-        net.load_state_dict(ck["state_dict"])
-    except (RuntimeError, KeyError, TypeError) as e:
-        raise BeatModelError(f"{path}: weights do not fit the beat network ({e.__class__.__name__})") from None
-    if not all(torch.isfinite(v).all() for v in net.state_dict().values()):
-        raise BeatModelError(f"{path}: weights hold NaN or inf")
-    return BeatModel(net, float(fps), str(ck.get("trained_on", "")))
+    sds = [ck.get("state_dict")] if ck["format"] == 1 else ck.get("members")
+    if not isinstance(sds, list) or not 1 <= len(sds) <= MAX_MEMBERS:
+        raise BeatModelError(f"{path}: an ensemble checkpoint needs 1..{MAX_MEMBERS} members")
+    nets = []
+    for sd in sds:
+        net = BeatNet(len(FEATURES), hidden, levels, bool(ck.get("tempo", False)))
+        try:
+            net.load_state_dict(sd)
+        except (RuntimeError, KeyError, TypeError, AttributeError) as e:
+            raise BeatModelError(f"{path}: weights do not fit the beat network ({e.__class__.__name__})") from None
+        if not all(torch.isfinite(v).all() for v in net.state_dict().values()):
+            raise BeatModelError(f"{path}: weights hold NaN or inf")
+        nets.append(net)
+    return BeatModel(nets, float(fps), str(ck.get("trained_on", "")))
 
 
 _DEFAULT: Optional[BeatModel] = None

@@ -10,6 +10,10 @@ clip is held out and scored at the end (tempo right, beat F-measure). No model
 selection: the last epoch is the model; the Groove MIDI validation performances that
 ``bench/bench_beats.py`` scores are never trained on.
 A rerun resumes from the last epoch's checkpoint.
+
+With ``--seeds 0,1,2`` one network is trained per seed (``OUT.seed0.pt``, ...; each
+resumable, and skipped when finished) and ``--out`` is their ensemble, whose
+activations are the mean of the members' (:func:`drumscribe.charts.beat_net.ensemble`).
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=100, help="steps per epoch")
     ap.add_argument("--hidden", type=int, default=24)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", default=None,
+                    help="comma-separated seeds: train one network per seed, --out is their ensemble")
     ap.add_argument("--tempo-weight", type=float, default=0.2, help="weight of the tempo loss")
     a = ap.parse_args(argv)
     import torch
@@ -41,11 +47,33 @@ def main(argv=None) -> int:
     train, dev = beat_train.split_dev(recs)
     print(f"training data: {beat_train.describe(train)}; held out: {beat_train.describe(dev)} "
           f"({time.time() - t0:.0f} s)", flush=True)
-    model = beat_train.train(train, epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden,
-                             seed=a.seed, out=a.out, tempo_weight=a.tempo_weight,
-                             trained_on=f"{a.corpus}/train activations of {a.model.name} "
-                                        "(every 10th clip held out)",
-                             log=lambda m: print(m, flush=True))
+    trained_on = f"{a.corpus}/train activations of {a.model.name} (every 10th clip held out)"
+    kw = dict(epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden, tempo_weight=a.tempo_weight,
+              trained_on=trained_on, log=lambda m: print(m, flush=True))
+    if a.seeds is None:
+        model = beat_train.train(train, seed=a.seed, out=a.out, **kw)
+    else:
+        from drumscribe.charts.beat_net import ensemble, load_beat_model
+
+        seeds = [int(x) for x in a.seeds.split(",") if x.strip()]
+        members = []
+        for seed in seeds:
+            path = a.out.with_name(f"{a.out.stem}.seed{seed}.pt")
+            if beat_train.finished(path, a.epochs):
+                print(f"seed {seed}: {path} is finished", flush=True)
+                members.append(load_beat_model(path))
+            else:
+                print(f"seed {seed}: training {path}", flush=True)
+                members.append(beat_train.train(train, seed=seed, out=path, **kw))
+            res = beat_train.evaluate_dev(members[-1], dev)
+            print(f"held-out clips (seed {seed}): tempo right {res['tempo_ok']:.1%}, "
+                  f"beat F-measure {res['beat_f']:.3f}, downbeat F-measure {res['downbeat_f']:.3f}",
+                  flush=True)
+        model = ensemble(members, f"{trained_on}; ensemble of seeds {','.join(map(str, seeds))}")
+        a.out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = a.out.with_suffix(".part")
+        torch.save(model.state(), tmp)
+        tmp.replace(a.out)
     for name, m in (("beat network", model), ("classic tracker", None)):
         res = beat_train.evaluate_dev(m, dev)
         print(f"held-out clips ({name}): {res['clips']:.0f}, tempo right {res['tempo_ok']:.1%}, "

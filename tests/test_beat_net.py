@@ -64,6 +64,50 @@ def test_checkpoint_round_trip_and_refusals(tmp_path):
         assert "\n" not in str(e.value)
 
 
+def test_an_ensemble_averages_its_members_and_round_trips(tmp_path):
+    torch.manual_seed(1)
+    members = [BN.BeatModel(BN.BeatNet(hidden=8, levels=3), 100.0, f"m{i}") for i in range(3)]
+    ens = BN.ensemble(members)
+    assert len(ens.nets) == 3 and ens.trained_on == "m0; m1; m2"
+    classes = ["kick", "snare_head", "hihat_closed"]
+    v = np.random.default_rng(1).uniform(0, 1, (400, 3))
+    acts = [m.activations(v, classes, 100.0) for m in members]
+    got = ens.activations(v, classes, 100.0)
+    for field in ("beat", "downbeat", "tempo"):
+        want = np.mean([getattr(a, field) for a in acts], axis=0)
+        assert np.allclose(getattr(got, field), want), field
+        assert not np.allclose(getattr(acts[0], field), want), field  # the members differ
+    assert got.tempo.sum() == pytest.approx(1.0)
+    st = ens.state()
+    assert st["format"] == 2 and len(st["members"]) == 3 and "state_dict" not in st
+    back = BN.load_beat_model(_save(tmp_path / "e.pt", st))
+    assert np.allclose(back.activations(v, classes, 100.0).beat, got.beat)
+    # a one-member model keeps format 1, so older readers load it
+    assert members[0].state()["format"] == 1
+
+    with pytest.raises(BN.BeatModelError, match="one shape"):
+        BN.ensemble([members[0], BN.BeatModel(BN.BeatNet(hidden=4, levels=3), 100.0)])
+    with pytest.raises(BN.BeatModelError, match="frame rates"):
+        BN.ensemble([members[0], BN.BeatModel(BN.BeatNet(hidden=8, levels=3), 50.0)])
+    with pytest.raises(BN.BeatModelError, match="1..16"):
+        BN.ensemble([])
+    for bad, words in (({**st, "members": []}, "1..16 members"),
+                       ({**st, "members": st["members"][:1] + [{"x": torch.zeros(1)}]}, "do not fit"),
+                       ({**st, "format": 3}, "format 1 or 2")):
+        path = _save(tmp_path / "bad.pt", bad)
+        with pytest.raises(BN.BeatModelError, match=words):
+            BN.load_beat_model(path)
+
+
+def test_finished_members_are_recognised(tmp_path):
+    out = tmp_path / "b.seed0.pt"
+    assert not beat_train.finished(out, 5)
+    torch.save(BN.BeatModel(BN.BeatNet(hidden=4, levels=1), 100.0).state(), out)
+    assert beat_train.finished(out, 5)  # a finished network copied in alone
+    torch.save({"epoch": 3}, out.with_suffix(".state"))
+    assert not beat_train.finished(out, 5) and beat_train.finished(out, 3)
+
+
 def test_clip_beats_and_training_examples():
     beats, down = beat_train.clip_beats(120.0, 0.75, 10.0)
     assert beats[0] == pytest.approx(0.25) and np.allclose(np.diff(beats), 0.5)

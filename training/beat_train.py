@@ -222,6 +222,18 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
     return model
 
 
+def finished(out: Path, epochs: int) -> bool:
+    """Whether ``out`` holds a network trained for ``epochs`` epochs: its state file
+    (:func:`train`) says so, or the checkpoint stands alone (a finished network
+    copied in without its optimiser state)."""
+    state = out.with_suffix(".state")
+    if not out.is_file():
+        return False
+    if not state.is_file():
+        return True
+    return int(torch.load(state, map_location="cpu", weights_only=True)["epoch"]) >= epochs
+
+
 def split_dev(records: List[Dict], every: int = 10) -> Tuple[List[Dict], List[Dict]]:
     """Hold out every ``every``-th clip (by name order) as a development set."""
     recs = sorted(records, key=lambda r: r["name"])
