@@ -13,7 +13,10 @@ calibration file was fitted with, or it is refused by name.
 
 ``--lowpass HZ`` and ``--gain-db DB`` transform the decoded audio before the model
 (a steep zero-phase low-pass, then a gain; see calibration/transforms.py), to check
-how the model copes with band-limited or louder/quieter recordings.
+how the model copes with band-limited or louder/quieter recordings. ``--percussive F``
+first keeps the audio's percussive part plus ``F`` of the rest (a median-filtering
+percussive/harmonic split), to measure how much the accompaniment's sustained partials
+cost on full mixes.
 """
 import argparse
 import sys
@@ -36,11 +39,15 @@ def main(argv=None):
                    help="low-pass the audio at HZ (8th-order Butterworth, zero phase) before the model")
     p.add_argument("--gain-db", type=float, default=0.0, metavar="DB",
                    help="apply this gain (dB, no clipping) to the audio before the model")
+    p.add_argument("--percussive", type=float, default=None, metavar="FLOOR",
+                   help="keep the percussive part of the audio plus FLOOR (0-1) of the rest, before the model")
     p.add_argument("--brief", action="store_true", help="print only the five-group F1 lines")
     p.add_argument("--config", default=None, help="transcribe config (class groups, plugins)")
     p.add_argument("--plugin", action="append", default=[], help="extra postprocessing plugin")
     p.add_argument("--force", action="store_true", help="accept a calibration fitted otherwise")
     args = p.parse_args(argv)
+    if args.percussive is not None and not 0.0 <= args.percussive <= 1.0:
+        p.error(f"--percussive {args.percussive:g}: the floor must lie in [0, 1]")
 
     import torch
 
@@ -55,7 +62,7 @@ def main(argv=None):
 
     tr = Transcriber(args.model)
     ck = tr.checkpoint
-    transform = AudioTransform(args.lowpass, args.gain_db)
+    transform = AudioTransform(args.lowpass, args.gain_db, args.percussive)
     cache = PredictionCache(tr, args.cache_dir or default_cache_dir(), transform)
     w = args.window_ms / 1000.0
     def config(calibration):

@@ -32,6 +32,33 @@ def test_lowpass_and_gain():
         AudioTransform(lowpass_hz=30000)(low, SR)
 
 
+def test_percussive_split_keeps_hits_and_damps_sustained_tones():
+    """A held 1 kHz tone under clicks: the split keeps the clicks and leaves about
+    ``floor`` of the tone; floor 1 is the input unchanged."""
+    t = np.arange(2 * SR) / SR
+    tone = 0.3 * np.sin(2 * np.pi * 1000 * t)
+    clicks = np.zeros_like(t)
+    at = np.arange(SR // 4, 2 * SR - SR // 4, SR // 4)
+    clicks[at] = 1.0
+    x = tone + clicks
+    for floor in (0.0, 0.3):
+        y = AudioTransform(percussive_floor=floor)(x, SR)
+        assert y.shape == x.shape and y.dtype == np.float32
+        # the tone, measured between the clicks
+        gaps = np.concatenate([y[a + 2000:a + SR // 4 - 2000] for a in at[:-1]])
+        ref = np.concatenate([tone[a + 2000:a + SR // 4 - 2000] for a in at[:-1]])
+        assert _rms(gaps) == pytest.approx(max(floor, 0.0) * _rms(ref), abs=0.05 * _rms(ref))
+        # each click survives: its sample stays the largest of its neighbourhood
+        for a in at:
+            assert np.argmax(np.abs(y[a - 200:a + 200])) == pytest.approx(200, abs=2)
+            assert abs(y[a]) > 0.5
+    assert np.allclose(AudioTransform(percussive_floor=1.0)(x, SR), x, atol=1e-6)
+    tr = AudioTransform(lowpass_hz=10000, percussive_floor=0.3)
+    assert not tr.identity and tr.key == "perc0.3_lp10000"
+    with pytest.raises(ValueError, match="floor"):
+        AudioTransform(percussive_floor=1.5)(x, SR)
+
+
 class _FakeTranscriber:
     def __init__(self):
         self.checkpoint = SimpleNamespace(fingerprint="f" * 64, features=SimpleNamespace(sample_rate=SR))
