@@ -17,8 +17,8 @@ which runs fast on a CPU. The network and its training are written for this proj
 
 A model may be an ensemble of networks of one shape trained from different seeds
 (:func:`ensemble`): its activations are the mean of the members' probabilities (beat,
-downbeat and the tempo distribution), which evens out the members' disagreements about
-a song's metrical level.
+downbeat and the tempo distribution). The shipped model is one network: an ensemble of
+three seeds scored exactly as it did (models/README.md).
 
 Checkpoint format (``torch.save`` of a dict, read with ``weights_only=True``):
 ``{"format": 1, "kind": "drumscribe-beats", "fps": float, "features": [names],

@@ -12,7 +12,7 @@ selection: the last epoch is the model; the Groove MIDI validation performances 
 A rerun resumes from the last epoch's checkpoint.
 
 With ``--seeds 0,1,2`` one network is trained per seed (``OUT.seed0.pt``, ...; each
-resumable, and skipped when finished) and ``--out`` is their ensemble, whose
+resumable, and skipped when its state file says it is finished) and ``--out`` is their ensemble, whose
 activations are the mean of the members' (:func:`drumscribe.charts.beat_net.ensemble`).
 """
 from __future__ import annotations

@@ -223,14 +223,12 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
 
 
 def finished(out: Path, epochs: int) -> bool:
-    """Whether ``out`` holds a network trained for ``epochs`` epochs: its state file
-    (:func:`train`) says so, or the checkpoint stands alone (a finished network
-    copied in without its optimiser state)."""
+    """Whether ``out`` holds a network trained for ``epochs`` epochs, as its state file
+    (:func:`train`) records. A checkpoint without its state file does not count: a
+    run stopped between the two writes leaves one behind."""
     state = out.with_suffix(".state")
-    if not out.is_file():
+    if not (out.is_file() and state.is_file()):
         return False
-    if not state.is_file():
-        return True
     return int(torch.load(state, map_location="cpu", weights_only=True)["epoch"]) >= epochs
 
 
