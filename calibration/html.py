@@ -110,10 +110,9 @@ def _curve_data(result, choices, summary) -> dict:
                  "chosen": float(choices[c].threshold), "chosen_f1": 0.0,
                  "method": str(summary[c].get("method") or "")}
         if cv.defined:
-            # Curve.at(t) for every grid point at once (at() rebuilds the curve's arrays
-            # on each call: POINTS calls per class made the page the slowest part of --report)
-            thr = np.asarray(cv.thresholds)
-            idx = np.minimum(np.searchsorted(thr, grid - 1e-12, side="left"), len(thr) - 1)
+            # every grid point at once (Curve.at rebuilds the curve's arrays on each call:
+            # POINTS calls per class made the page the slowest part of --report)
+            idx = cv.indices_at(grid)
             entry["t"] = [round(float(t), 4) for t in grid]
             for key, arr in (("precision", cv.precision), ("recall", cv.recall), ("f1", cv.f1)):
                 entry[key] = [round(float(v), 4) for v in np.asarray(arr)[idx]]

@@ -227,8 +227,12 @@ class Curve:
 
     def index_at(self, t: float) -> int:
         """Index of the smallest curve threshold ``>= t`` (the last one if none)."""
-        i = int(np.searchsorted(self.thresholds, t - 1e-12, side="left"))
-        return min(i, len(self.thresholds) - 1)
+        return int(self.indices_at(np.asarray([t], dtype=np.float64))[0])
+
+    def indices_at(self, ts: np.ndarray) -> np.ndarray:
+        """:meth:`index_at` of every threshold in ``ts`` at once."""
+        i = np.searchsorted(self.thresholds, np.asarray(ts, dtype=np.float64) - 1e-12, side="left")
+        return np.minimum(i, len(self.thresholds) - 1)
 
     def at(self, t: float) -> dict:
         """Precision, recall, F1 and counts at threshold ``t`` (None when undefined)."""

@@ -40,6 +40,8 @@ from torch import nn
 from drumscribe.transcribe.errors import DrumscribeError
 from drumscribe.transcribe.vocabulary import GROUPS, group_of
 
+from .beats import tempo_grid
+
 FEATURES = ("kick", "snare", "hihat", "toms", "cymbals", "all")
 """Input columns: the highest activation of each vocabulary group, and of all classes."""
 
@@ -81,8 +83,7 @@ TEMPO_MIN, TEMPO_MAX = 40.0, 250.0
 
 def tempo_bins() -> np.ndarray:
     """BPM of each tempo output: 1 % steps from :data:`TEMPO_MIN` to :data:`TEMPO_MAX`."""
-    n = int(np.log(TEMPO_MAX / TEMPO_MIN) / np.log(1.01)) + 1
-    return TEMPO_MIN * 1.01 ** np.arange(n)
+    return tempo_grid(TEMPO_MIN, TEMPO_MAX)
 
 
 class BeatNet(nn.Module):
@@ -173,6 +174,10 @@ class BeatModel:
         """The first (for one network, the only) member."""
         return self.nets[0]
 
+    def runs_at(self, fps: float) -> bool:
+        """Whether activations at ``fps`` frames per second are the network's rate."""
+        return abs(float(fps) - self.fps) <= 1e-6 * self.fps
+
     def activations(self, values: np.ndarray, classes: Sequence[str], fps: float) -> BeatActivations:
         """Beat and downbeat activations of a drum activation matrix.
 
@@ -181,7 +186,7 @@ class BeatModel:
         BeatModelError
             When ``fps`` is not the network's frame rate.
         """
-        if abs(float(fps) - self.fps) > 1e-6 * self.fps:
+        if not self.runs_at(fps):
             raise BeatModelError(f"the beat network runs at {self.fps:g} fps, the activations are "
                                  f"at {fps:g}: track with a drum model at {self.fps:g} fps")
         x = torch.from_numpy(beat_features(values, classes))[None]

@@ -160,6 +160,18 @@ class TempoEstimate:
     scores: np.ndarray
 
 
+def tempo_grid(min_bpm: float, max_bpm: float) -> np.ndarray:
+    """Tempi in 1 % steps from ``min_bpm`` up to at most ``max_bpm`` (BPM)."""
+    return min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
+
+
+def _comb(ac: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Autocorrelation ``ac`` at 1, 2 and 4 beats of period ``tau`` (weights 1, 1/2,
+    1/4), scaled to a maximum of 1."""
+    comb = (_at(ac, tau) + 0.5 * _at(ac, 2 * tau) + 0.25 * _at(ac, 4 * tau)) / 1.75
+    return comb / max(comb.max(), 1e-9)
+
+
 def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
                  backbeat_weight: float = 0.5, prior_weight: float = 0.5,
                  fine_weight: float = 3.0) -> Tuple[np.ndarray, np.ndarray]:
@@ -180,14 +192,13 @@ def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = 
     ``bench/bench_beats.py``.
     """
     fps = oss.fps
-    bpms = min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
+    bpms = tempo_grid(min_bpm, max_bpm)
     tau = 60.0 * fps / bpms
     max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, oss.env.size - 1))
     env = _smooth(oss.env, fps)
     kick, snare = _smooth(oss.kick, fps), _smooth(oss.snare, fps)
     ac = _xcorr(env, env, max_lag)
-    comb = (_at(ac, tau) + 0.5 * _at(ac, 2 * tau) + 0.25 * _at(ac, 4 * tau)) / 1.75
-    comb = comb / max(comb.max(), 1e-9)
+    comb = _comb(ac, tau)
     backbeat = np.zeros_like(bpms)
     if snare.any() and kick.any():
         ss = _xcorr(snare, snare, max_lag)
@@ -224,13 +235,12 @@ def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_B
     floored at 1e-4). The comb places the tempo to 1 %; the tempo output, a
     judgement over the whole song, is what picks the octave.
     """
-    bpms = min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
+    bpms = tempo_grid(min_bpm, max_bpm)
     tau = 60.0 * fps / bpms
     max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, beat.size - 1))
     b = _smooth(np.asarray(beat, dtype=np.float64), fps, 0.01)
     ac = _xcorr(b, b, max_lag)
-    comb = (_at(ac, tau) + 0.5 * _at(ac, 2 * tau) + 0.25 * _at(ac, 4 * tau)) / 1.75
-    comb = comb / max(comb.max(), 1e-9)
+    comb = _comb(ac, tau)
     half = np.maximum(_at(ac, tau / 2), 0.0)
     prior = -0.5 * np.log2(bpms / PRIOR_BPM) ** 2
     score = comb - half_weight * half + prior_weight * prior
@@ -713,6 +723,6 @@ def _beat_activations(beat_model, values, classes, fps):
     """The beat network's activations, or None (no network, or another frame rate)."""
     if beat_model is None:
         return None
-    if abs(float(fps) - beat_model.fps) > 1e-6 * beat_model.fps:
+    if not beat_model.runs_at(fps):
         return None
     return beat_model.activations(values, classes, fps)

@@ -70,10 +70,7 @@ def main(argv=None) -> int:
                   f"beat F-measure {res['beat_f']:.3f}, downbeat F-measure {res['downbeat_f']:.3f}",
                   flush=True)
         model = ensemble(members, f"{trained_on}; ensemble of seeds {','.join(map(str, seeds))}")
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = a.out.with_suffix(".part")
-        torch.save(model.state(), tmp)
-        tmp.replace(a.out)
+        beat_train.save_model(model, a.out)
     for name, m in (("beat network", model), ("classic tracker", None)):
         res = beat_train.evaluate_dev(m, dev)
         print(f"held-out clips ({name}): {res['clips']:.0f}, tempo right {res['tempo_ok']:.1%}, "

@@ -207,19 +207,28 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
             sched.step()
             total += float(loss.detach())
         log(f"epoch {ep + 1}/{epochs}: loss {total / steps_per_epoch:.4f} ({time.time() - t0:.0f} s)")
-        model = BeatModel(BeatNet(len(FEATURES), hidden), fps, trained_on)
-        model.net.load_state_dict(net.state_dict())
         if out is not None:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            tmp = out.with_suffix(".part")
-            torch.save(model.state(), tmp)
-            tmp.replace(out)
+            save_model(_snapshot(net, fps, trained_on), out)
             torch.save({"net": net.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
                         "epoch": ep + 1}, state_path.with_suffix(".statepart"))
             state_path.with_suffix(".statepart").replace(state_path)
-    model = BeatModel(BeatNet(len(FEATURES), hidden), fps, trained_on)
+    return _snapshot(net, fps, trained_on)
+
+
+def _snapshot(net: BeatNet, fps: float, trained_on: str) -> BeatModel:
+    """A BeatModel holding a copy of ``net`` (BeatModel puts its network in eval mode,
+    and training goes on)."""
+    model = BeatModel(BeatNet(len(FEATURES), net.hidden, net.levels, net.has_tempo), fps, trained_on)
     model.net.load_state_dict(net.state_dict())
     return model
+
+
+def save_model(model: BeatModel, out: Path) -> None:
+    """Write ``model``'s checkpoint to ``out`` whole or not at all (via ``out.part``)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".part")
+    torch.save(model.state(), tmp)
+    tmp.replace(out)
 
 
 def finished(out: Path, epochs: int) -> bool:
