@@ -85,7 +85,11 @@ class TrainConfig:
     level-dependent one). ``val_extra`` adds comma-separated folders of audio
     + ``.tsv`` (e.g. real recordings) to the validation clips that select the
     model. ``init`` starts the weights from a checkpoint of the same
-    architecture (its input normalisation is re-estimated).
+    architecture (its input normalisation is re-estimated); a checkpoint with
+    fewer feature channels also serves (:func:`grow_state`: the new channel's
+    weights start at zero, so training starts from the old model's outputs).
+    ``background_frames`` adds the sustained-background channel
+    (:class:`~drumscribe.transcribe.features.FeatureSettings`).
     """
 
     corpus: str = "corpus"
@@ -110,6 +114,37 @@ class TrainConfig:
     level_norm_s: float = 3.0
     val_extra: str = ""
     init: str = ""
+    background_frames: int = 0
+
+
+def grow_state(old: Dict[str, torch.Tensor], new: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """Fit an older model's weights into a model with more inputs.
+
+    A tensor whose shape matches is kept. One that is larger in some
+    dimension (the first convolution of a model with an extra feature
+    channel) gets the old values in its leading slice and zeros elsewhere, so
+    the new model computes exactly what the old one did until training moves
+    the new weights. Tensors that would have to shrink are left out.
+
+    Parameters
+    ----------
+    old : dict
+        State dict of the older model.
+    new : dict
+        State dict of the model to initialise (gives the shapes).
+    """
+    out = {}
+    for k, v in old.items():
+        if k not in new:
+            continue
+        target = new[k]
+        if v.shape == target.shape:
+            out[k] = v
+        elif v.dim() == target.dim() and all(a <= b for a, b in zip(v.shape, target.shape)):
+            grown = torch.zeros_like(target)
+            grown[tuple(slice(0, n) for n in v.shape)] = v
+            out[k] = grown
+    return out
 
 
 def _pos_weights(clips: List[Clip], n_classes: int, cap: float) -> torch.Tensor:
@@ -197,7 +232,7 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    settings = FeatureSettings(level_norm_s=cfg.level_norm_s)
+    settings = FeatureSettings(level_norm_s=cfg.level_norm_s, background_frames=cfg.background_frames)
     arch = ArchSettings()
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)
@@ -217,6 +252,7 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     if cfg.init and not cfg.resume:
         d = read_checkpoint_dict(cfg.init)
         state = {k: v for k, v in d["state_dict"].items() if not k.startswith("input_norm.")}
+        state = grow_state(state, model.state_dict())
         missing, _ = model.load_state_dict(state, strict=False)
         log(f"weights from {cfg.init} (input normalisation re-estimated; new: {len(missing)} tensors)")
     pw = _pos_weights(train_clips, len(cfg.classes), cfg.max_pos_weight)

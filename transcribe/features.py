@@ -43,6 +43,15 @@ class FeatureSettings:
         frame's mean mel magnitude (started at the mean of the first
         :data:`LEVEL_INIT_FRAMES` frames). A gain change scales ``mel`` and
         ``level`` alike, so the features do not depend on the file's level.
+    background_frames : int
+        When > 0 (an odd number of frames), every frame also carries a
+        *sustained background* channel: the median of each mel band over the
+        ``background_frames`` frames centred on it (the edges repeat the first
+        and last frame), scaled like the mel channel. Sustained tones (a
+        strummed chord, a bass note, a pad) stay in the median; a drum hit,
+        which decays within a few frames, does not, so the model can tell a
+        hit from an accompaniment onset. Features are then
+        ``[mel, background]``, ``2 * n_mels`` values per frame.
     """
 
     sample_rate: int = 44100
@@ -53,11 +62,22 @@ class FeatureSettings:
     fmax: float = 17000.0
     log_scale: float = 10.0
     level_norm_s: float = 0.0
+    background_frames: int = 0
 
     @property
     def fps(self) -> float:
         """Frames per second."""
         return self.sample_rate / self.hop
+
+    @property
+    def channels(self) -> int:
+        """Feature channels per frame: 1 (mel) or 2 (mel and its sustained background)."""
+        return 2 if self.background_frames > 0 else 1
+
+    @property
+    def n_features(self) -> int:
+        """Values per feature frame, ``channels * n_mels``."""
+        return self.channels * self.n_mels
 
     def to_dict(self) -> dict:
         """Plain-data form for checkpoints."""
@@ -117,11 +137,16 @@ class LevelNormalizer:
 
     def __init__(self, settings: FeatureSettings):
         self.alpha = 1.0 - float(np.exp(-1.0 / (settings.level_norm_s * settings.fps)))
+        self.n_mels = settings.n_mels
         self.level = None  # running level (linear), None before the first chunk
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
-        """Normalised log features of consecutive mel frames (frames, n_mels)."""
-        e = mel.mean(dim=1).double().numpy()
+        """Normalised log features of consecutive frames (frames, channels * n_mels).
+
+        The level follows the mel channel (the first ``n_mels`` columns); every
+        channel is divided by it.
+        """
+        e = mel[:, :self.n_mels].mean(dim=1).double().numpy()
         if e.size == 0:
             return mel
         if self.level is None:
@@ -164,13 +189,10 @@ class FeatureExtractor:
         spec = torch.stft(x, n_fft=s.n_fft, hop_length=s.hop, window=self.window,
                           center=False, return_complex=True)
         mag = spec.abs().T  # (frames, bins)
-        mel = mag @ self.fb
-        if s.level_norm_s > 0:
-            return mel
-        return torch.log1p(s.log_scale * mel)
+        return mag @ self.fb  # linear mel magnitudes; scaled in stream()
 
     def compute(self, samples: np.ndarray) -> torch.Tensor:
-        """Features of a whole mono array, shape (n_frames, n_mels)."""
+        """Features of a whole mono array, shape (n_frames, settings.n_features)."""
         return torch.cat(list(self.stream([samples])), dim=0)
 
     def stream(self, blocks: Iterable[np.ndarray], frames_per_chunk: int = 3000) -> Iterator[torch.Tensor]:
@@ -187,12 +209,16 @@ class FeatureExtractor:
             Frames computed per STFT call.
         """
         s = self.settings
+        raw = self._stream_raw(blocks, frames_per_chunk)
+        if s.background_frames > 0:
+            raw = with_background(raw, s.background_frames)
         if s.level_norm_s <= 0:
-            yield from self._stream_raw(blocks, frames_per_chunk)
+            for frames in raw:
+                yield torch.log1p(s.log_scale * frames)
             return
         norm = LevelNormalizer(s)
         held = []  # the level starts from the first LEVEL_INIT_FRAMES frames, whatever the chunking
-        for frames in self._stream_raw(blocks, frames_per_chunk):
+        for frames in raw:
             if norm.level is None:
                 held.append(frames)
                 if sum(f.shape[0] for f in held) < LEVEL_INIT_FRAMES:
@@ -237,6 +263,7 @@ class FeatureExtractor:
                 buf, buf_start = buf[drop:], buf_start + drop
 
     def _emit(self, buf, buf_start, k0, k1) -> torch.Tensor:
+        # linear mel magnitudes of frames k0..k1-1
         s = self.settings
         half = s.n_fft // 2
         a = k0 * s.hop - half - buf_start
@@ -244,3 +271,58 @@ class FeatureExtractor:
         out = self._frames(buf[a:b])
         assert out.shape[0] == k1 - k0, (out.shape, k0, k1)
         return out
+
+
+def with_background(mel_chunks: Iterable[torch.Tensor], width: int) -> Iterator[torch.Tensor]:
+    """Append to each linear mel frame its centred running median over time.
+
+    Parameters
+    ----------
+    mel_chunks : iterable of torch.Tensor
+        Consecutive chunks of linear mel frames (frames, n_mels).
+    width : int
+        Odd window length in frames; the stream's first and last frames are
+        repeated past its edges.
+
+    Yields
+    ------
+    torch.Tensor
+        Chunks of shape (frames, 2 * n_mels), ``[mel, median]``, the same
+        frames in the same order (each chunk ``width // 2`` frames later than
+        its input, and whatever the chunking, the same values).
+    """
+    if width < 1 or width % 2 == 0:
+        raise ValueError(f"background width must be a positive odd number of frames, not {width}")
+    half = width // 2
+    buf = None  # frames from absolute index buf_start on
+    buf_start = next_out = 0
+
+    def emit(upto):
+        nonlocal buf, buf_start, next_out
+        a = next_out - buf_start  # buf row of the first frame to emit
+        span = buf[a - half:upto - buf_start + half]
+        # the middle of each window by partial sort: exact, and 4x faster than a full median
+        windows = np.lib.stride_tricks.sliding_window_view(span.numpy(), width, axis=0)
+        med = torch.from_numpy(np.ascontiguousarray(np.partition(windows, half, axis=-1)[..., half]))
+        out = torch.cat([buf[a:upto - buf_start], med], dim=1)
+        next_out = upto
+        keep = next_out - half - buf_start  # frames the next window still needs
+        buf, buf_start = buf[keep:], buf_start + keep
+        return out
+
+    for chunk in mel_chunks:
+        if chunk.shape[0] == 0:
+            continue
+        if buf is None:
+            buf = torch.cat([chunk[:1].expand(half, -1), chunk])
+            buf_start = -half
+        else:
+            buf = torch.cat([buf, chunk])
+        upto = buf_start + buf.shape[0] - half  # frames with their whole window in buf
+        if upto > next_out:
+            yield emit(upto)
+    if buf is not None:
+        end = buf_start + buf.shape[0]
+        buf = torch.cat([buf, buf[-1:].expand(half, -1)])
+        if end > next_out:
+            yield emit(end)

@@ -98,9 +98,9 @@ class Transcriber:
 
     def activations_from_features(self, feature_chunks: Iterable[torch.Tensor]) -> np.ndarray:
         """Probabilities (n_frames, n_classes) for a stream of feature chunks."""
-        n_mels = self.checkpoint.features.n_mels
+        width = self.checkpoint.features.n_features  # values per feature frame
         win = self.core + 2 * self.ctx
-        buf = torch.zeros(self.ctx, n_mels)  # left padding: silence
+        buf = torch.zeros(self.ctx, width)  # left padding: silence
         buf_start = -self.ctx  # absolute frame index of buf[0]
         next_core = 0
         total = 0
@@ -128,7 +128,7 @@ class Transcriber:
             a = next_core - self.ctx - buf_start
             w = buf[a:a + win]
             if w.shape[0] < win:
-                w = torch.cat([w, torch.zeros(win - w.shape[0], n_mels)], dim=0)
+                w = torch.cat([w, torch.zeros(win - w.shape[0], width)], dim=0)
             pending.append(w.clone())
             next_core += self.core
         flush()

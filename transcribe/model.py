@@ -79,7 +79,8 @@ class ArchSettings:
 class CRNN(nn.Module):
     """Conv blocks, a bidirectional GRU and a linear head.
 
-    Input: features of shape (batch, frames, n_mels). Output: one logit per
+    Input: features of shape (batch, frames, channels * n_mels), the channels
+    side by side (:attr:`FeatureSettings.n_features`). Output: one logit per
     class and frame, shape (batch, frames, n_classes); apply a sigmoid for
     probabilities (training uses ``BCEWithLogitsLoss``). The 2-D blocks learn
     local time-frequency patterns; the 1-D blocks mix all bands per frame
@@ -90,14 +91,18 @@ class CRNN(nn.Module):
     n_mels : int
     n_classes : int
     arch : ArchSettings
+    channels : int
+        Feature channels per frame (1: mel; 2: mel and its sustained background).
     """
 
-    def __init__(self, n_mels: int, n_classes: int, arch: ArchSettings = ArchSettings()):
+    def __init__(self, n_mels: int, n_classes: int, arch: ArchSettings = ArchSettings(),
+                 channels: int = 1):
         super().__init__()
         self.arch = arch
-        self.input_norm = nn.BatchNorm1d(n_mels)
+        self.channels = channels
+        self.input_norm = nn.BatchNorm1d(channels * n_mels)
         blocks = []
-        c_in, f = 1, n_mels
+        c_in, f = channels, n_mels
         for c_out in arch.conv2d_channels:
             blocks += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
                        nn.ReLU(), nn.MaxPool2d((1, arch.pool))]
@@ -118,10 +123,11 @@ class CRNN(nn.Module):
         self.head = nn.Linear(2 * arch.rnn_hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits of shape (batch, frames, n_classes) for features (batch, frames, n_mels)."""
-        b, t, _ = x.shape
+        """Logits of shape (batch, frames, n_classes) for features (batch, frames, channels * n_mels)."""
+        b, t, d = x.shape
         x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
-        h = self.conv2d(x.unsqueeze(1))  # (b, c, t, f')
+        x = x.reshape(b, t, self.channels, d // self.channels).transpose(1, 2)  # (b, ch, t, f)
+        h = self.conv2d(x)  # (b, c, t, f')
         h = h.permute(0, 1, 3, 2).reshape(b, -1, t)  # (b, c*f', t)
         h = self.conv1d(h).transpose(1, 2)  # (b, t, c1)
         h, _ = self.rnn(h)
@@ -167,7 +173,7 @@ def file_sha256(path) -> str:
 def build_model(classes, features: FeatureSettings = FeatureSettings(),
                 arch: ArchSettings = ArchSettings()) -> CRNN:
     """A fresh CRNN for ``classes``."""
-    return CRNN(features.n_mels, len(validate_classes(classes)), arch)
+    return CRNN(features.n_mels, len(validate_classes(classes)), arch, features.channels)
 
 
 def save_checkpoint(path, model: CRNN, classes, features: FeatureSettings,
@@ -283,7 +289,7 @@ def _torch_load(fh, path: Path):
 _FEATURE_RANGES = (("sample_rate", 1000, 768000, True), ("n_fft", 16, 65536, True),
                    ("hop", 1, 65536, True), ("n_mels", 1, 1024, True),
                    ("fmin", 0.0, 384000.0, False), ("fmax", 1.0, 384000.0, False),
-                   ("log_scale", 1e-6, 1e6, False))
+                   ("log_scale", 1e-6, 1e6, False), ("background_frames", 0, 1001, True))
 _ARCH_RANGES = (("pool", 1, 64, True), ("rnn_hidden", 1, 4096, True), ("rnn_layers", 1, 16, True),
                 ("dropout", 0.0, 0.99, False))
 
@@ -327,6 +333,10 @@ def check_settings(data: dict, path) -> None:
     if hop > n_fft:
         raise CheckpointError(f"{path}: checkpoint setting features.hop = {hop} exceeds "
                               f"features.n_fft = {n_fft}; the checkpoint is damaged")
+    bg = feats.get("background_frames", 0)
+    if bg and bg % 2 == 0:
+        raise CheckpointError(f"{path}: checkpoint setting features.background_frames = {bg} "
+                              "must be 0 or odd; the checkpoint is damaged")
     fmin, fmax = feats.get("fmin", 30.0), feats.get("fmax", 17000.0)
     if not fmin < fmax <= sr / 2:
         raise CheckpointError(f"{path}: checkpoint settings features.fmin = {fmin} and fmax = "
@@ -372,9 +382,9 @@ def load_checkpoint(path, expect_classes=None) -> Checkpoint:
         if not isinstance(data.get("state_dict"), dict):
             raise KeyError("state_dict")
         with torch.device("meta"):
-            shape = CRNN(features.n_mels, len(classes), arch)
+            shape = CRNN(features.n_mels, len(classes), arch, features.channels)
         _check_weights(shape, data["state_dict"], path)
-        model = CRNN(features.n_mels, len(classes), arch)
+        model = CRNN(features.n_mels, len(classes), arch, features.channels)
         model.load_state_dict(data["state_dict"])
     except CheckpointError:
         raise
