@@ -6,7 +6,7 @@ import torch
 from scipy.ndimage import median_filter
 
 from drumscribe.transcribe.errors import CheckpointError
-from drumscribe.transcribe.features import FeatureExtractor, FeatureSettings, with_background
+from drumscribe.transcribe.features import LEVEL_FLOOR, FeatureExtractor, FeatureSettings, with_background
 from drumscribe.transcribe.inference import Transcriber
 from drumscribe.transcribe.model import ArchSettings, build_model, load_checkpoint, save_checkpoint
 from drumscribe.transcribe.vocabulary import CLASS_NAMES
@@ -128,3 +128,47 @@ def test_grown_model_starts_as_the_one_channel_model():
     assert float((a - b).abs().max()) < 1e-5
     # and the background weights are really there to learn
     assert two.conv2d[0].weight.shape[1] == 2 and float(two.conv2d[0].weight.detach()[:, 1].abs().sum()) == 0.0
+
+
+def test_percussive_split_adds_up_and_separates_hits_from_the_chord():
+    x, hits = chord_and_hits()
+    split = FeatureSettings(level_norm_s=0, background_frames=21, percussive_bands=9)
+    f = np.expm1(FeatureExtractor(split).compute(x).numpy()) / 10.0
+    mel = np.expm1(FeatureExtractor(FeatureSettings(level_norm_s=0)).compute(x).numpy()) / 10.0
+    perc, harm = f[:, :80], f[:, 80:]
+    np.testing.assert_allclose(perc + harm, mel, rtol=1e-3, atol=1e-6)
+    fps = split.fps
+    # during the chord, its bands are harmonic; a hit's frame is mostly percussive
+    band = int(np.argmax(mel[int(4 * fps) + 20]))
+    steady = slice(int(3 * fps), int(7 * fps))
+    assert harm[steady, band].sum() > 0.9 * mel[steady, band].sum()
+    onsets = [int(round(h * fps)) for h in hits if h > 2.5]
+    assert perc[onsets].sum() > 0.6 * mel[onsets].sum()
+
+
+@pytest.mark.parametrize("block,chunk", [(997, 5), (10 ** 6, 3000)])
+def test_percussive_split_stream_equals_whole_array_and_ignores_gain(block, chunk):
+    fe = FeatureExtractor(FeatureSettings(level_norm_s=3.0, background_frames=21, percussive_bands=9))
+    x, _ = chord_and_hits(seed=4)
+    whole = fe.compute(x)
+    parts = torch.cat(list(fe.stream([x[i:i + block] for i in range(0, len(x), block)],
+                                     frames_per_chunk=chunk)))
+    assert parts.shape == whole.shape == (fe.n_frames(x.size), 160)
+    assert float((parts - whole).abs().max()) < 1e-4
+    # a gain change moves nothing but values near the floor, where the split leaves
+    # almost nothing (the log's epsilon is not scaled)
+    diff = (fe.compute(x * np.float32(0.1)) - whole).abs()
+    assert float(diff[whole > LEVEL_FLOOR + 6].max()) < 1e-3
+    assert float(diff.max()) < 0.05
+
+
+@pytest.mark.parametrize("change,match", [({"percussive_bands": 8}, "percussive_bands = 8 must be 0 or odd"),
+                                          ({"background_frames": 0}, "percussive_bands needs")])
+def test_bad_percussive_settings_in_a_checkpoint_are_refused(tmp_path, change, match):
+    feats = FeatureSettings(background_frames=21, percussive_bands=9)
+    save_checkpoint(tmp_path / "hp.pt", build_model(CLASS_NAMES, feats, TINY), CLASS_NAMES, feats)
+    d = torch.load(tmp_path / "hp.pt", weights_only=True)
+    d["features"].update(change)
+    torch.save(d, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "bad.pt")

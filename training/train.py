@@ -88,7 +88,8 @@ class TrainConfig:
     architecture (its input normalisation is re-estimated); a checkpoint with
     fewer feature channels also serves (:func:`grow_state`: the new channel's
     weights start at zero, so training starts from the old model's outputs).
-    ``background_frames`` adds the sustained-background channel
+    ``background_frames`` adds the sustained-background channel, and
+    ``percussive_bands`` makes the two channels a percussive/harmonic split
     (:class:`~drumscribe.transcribe.features.FeatureSettings`).
     """
 
@@ -115,6 +116,7 @@ class TrainConfig:
     val_extra: str = ""
     init: str = ""
     background_frames: int = 0
+    percussive_bands: int = 0
 
 
 def grow_state(old: Dict[str, torch.Tensor], new: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -232,7 +234,8 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    settings = FeatureSettings(level_norm_s=cfg.level_norm_s, background_frames=cfg.background_frames)
+    settings = FeatureSettings(level_norm_s=cfg.level_norm_s, background_frames=cfg.background_frames,
+                               percussive_bands=cfg.percussive_bands)
     arch = ArchSettings()
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)

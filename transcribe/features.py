@@ -52,6 +52,14 @@ class FeatureSettings:
         which decays within a few frames, does not, so the model can tell a
         hit from an accompaniment onset. Features are then
         ``[mel, background]``, ``2 * n_mels`` values per frame.
+    percussive_bands : int
+        When > 0 (odd, and with ``background_frames``), the two channels are
+        instead a soft percussive/harmonic split of the mel frame, as in
+        median-filtering harmonic/percussive separation: ``P`` is the median
+        of each frame over ``percussive_bands`` neighbouring bands, ``H`` the
+        background above, and the channels are ``mel * m`` and
+        ``mel * (1 - m)`` with ``m = P**2 / (P**2 + H**2)``. They add up to
+        the mel frame, whose level normalises both.
     """
 
     sample_rate: int = 44100
@@ -63,6 +71,7 @@ class FeatureSettings:
     log_scale: float = 10.0
     level_norm_s: float = 0.0
     background_frames: int = 0
+    percussive_bands: int = 0
 
     @property
     def fps(self) -> float:
@@ -138,15 +147,20 @@ class LevelNormalizer:
     def __init__(self, settings: FeatureSettings):
         self.alpha = 1.0 - float(np.exp(-1.0 / (settings.level_norm_s * settings.fps)))
         self.n_mels = settings.n_mels
+        self.split = settings.percussive_bands > 0  # channels add up to the mel frame
         self.level = None  # running level (linear), None before the first chunk
 
     def __call__(self, mel: torch.Tensor) -> torch.Tensor:
         """Normalised log features of consecutive frames (frames, channels * n_mels).
 
-        The level follows the mel channel (the first ``n_mels`` columns); every
-        channel is divided by it.
+        The level follows the mel frame (the first ``n_mels`` columns, or the
+        sum of the channels of a percussive/harmonic split); every channel is
+        divided by it.
         """
-        e = mel[:, :self.n_mels].mean(dim=1).double().numpy()
+        if self.split:
+            e = mel.reshape(mel.shape[0], -1, self.n_mels).sum(dim=1).mean(dim=1).double().numpy()
+        else:
+            e = mel[:, :self.n_mels].mean(dim=1).double().numpy()
         if e.size == 0:
             return mel
         if self.level is None:
@@ -212,6 +226,8 @@ class FeatureExtractor:
         raw = self._stream_raw(blocks, frames_per_chunk)
         if s.background_frames > 0:
             raw = with_background(raw, s.background_frames)
+            if s.percussive_bands > 0:
+                raw = (percussive_split(c, s.percussive_bands) for c in raw)
         if s.level_norm_s <= 0:
             for frames in raw:
                 yield torch.log1p(s.log_scale * frames)
@@ -326,3 +342,35 @@ def with_background(mel_chunks: Iterable[torch.Tensor], width: int) -> Iterator[
         buf = torch.cat([buf, buf[-1:].expand(half, -1)])
         if end > next_out:
             yield emit(end)
+
+
+def percussive_split(frames: torch.Tensor, bands: int) -> torch.Tensor:
+    """Turn ``[mel, background]`` frames into a soft ``[percussive, harmonic]`` split.
+
+    Parameters
+    ----------
+    frames : torch.Tensor
+        (frames, 2 * n_mels) from :func:`with_background`.
+    bands : int
+        Odd width, in mel bands, of the median across frequency that
+        estimates the percussive part (the edge bands are repeated).
+
+    Returns
+    -------
+    torch.Tensor
+        (frames, 2 * n_mels): ``mel * m`` and ``mel * (1 - m)``, with
+        ``m = P**2 / (P**2 + H**2)``, ``P`` the median across bands of the mel
+        frame and ``H`` its background. Frame by frame, so any chunking gives
+        the same values.
+    """
+    if bands < 1 or bands % 2 == 0:
+        raise ValueError(f"percussive width must be a positive odd number of bands, not {bands}")
+    n = frames.shape[1] // 2
+    mel, bg = frames[:, :n].numpy(), frames[:, n:].numpy()
+    half = bands // 2
+    padded = np.pad(mel, ((0, 0), (half, half)), mode="edge")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, bands, axis=1)
+    perc = np.partition(windows, half, axis=-1)[..., half]
+    p2, h2 = perc.astype(np.float64) ** 2, bg.astype(np.float64) ** 2
+    mask = (p2 / np.maximum(p2 + h2, 1e-30)).astype(np.float32)
+    return torch.from_numpy(np.concatenate([mel * mask, mel * (1 - mask)], axis=1))

@@ -289,7 +289,8 @@ def _torch_load(fh, path: Path):
 _FEATURE_RANGES = (("sample_rate", 1000, 768000, True), ("n_fft", 16, 65536, True),
                    ("hop", 1, 65536, True), ("n_mels", 1, 1024, True),
                    ("fmin", 0.0, 384000.0, False), ("fmax", 1.0, 384000.0, False),
-                   ("log_scale", 1e-6, 1e6, False), ("background_frames", 0, 1001, True))
+                   ("log_scale", 1e-6, 1e6, False), ("background_frames", 0, 1001, True),
+                   ("percussive_bands", 0, 1001, True))
 _ARCH_RANGES = (("pool", 1, 64, True), ("rnn_hidden", 1, 4096, True), ("rnn_layers", 1, 16, True),
                 ("dropout", 0.0, 0.99, False))
 
@@ -333,10 +334,14 @@ def check_settings(data: dict, path) -> None:
     if hop > n_fft:
         raise CheckpointError(f"{path}: checkpoint setting features.hop = {hop} exceeds "
                               f"features.n_fft = {n_fft}; the checkpoint is damaged")
-    bg = feats.get("background_frames", 0)
-    if bg and bg % 2 == 0:
-        raise CheckpointError(f"{path}: checkpoint setting features.background_frames = {bg} "
-                              "must be 0 or odd; the checkpoint is damaged")
+    for key in ("background_frames", "percussive_bands"):
+        width = feats.get(key, 0)
+        if width and width % 2 == 0:
+            raise CheckpointError(f"{path}: checkpoint setting features.{key} = {width} "
+                                  "must be 0 or odd; the checkpoint is damaged")
+    if feats.get("percussive_bands", 0) and not feats.get("background_frames", 0):
+        raise CheckpointError(f"{path}: checkpoint setting features.percussive_bands needs "
+                              "features.background_frames; the checkpoint is damaged")
     fmin, fmax = feats.get("fmin", 30.0), feats.get("fmax", 17000.0)
     if not fmin < fmax <= sr / 2:
         raise CheckpointError(f"{path}: checkpoint settings features.fmin = {fmin} and fmax = "
