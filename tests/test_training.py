@@ -94,3 +94,34 @@ def test_short_training_run_lowers_loss_and_resumes(tiny_corpus, tmp_path):
         train(cfg, log=lambda m: None)
     rows = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+
+
+def test_split_channels_from_a_one_channel_model_keep_every_epoch(tiny_corpus, tmp_path):
+    """--init from a one-channel model into a percussive/harmonic model, every epoch kept."""
+    torch.manual_seed(0)
+    common = dict(corpus=str(tiny_corpus), classes=CLASSES, steps_per_epoch=4, batch_size=4,
+                  crop_frames=200, patience=10, threads=1)
+    one = TrainConfig(out=str(tmp_path / "one.pt"), run_dir=str(tmp_path / "r1"), epochs=1, **common)
+    two = TrainConfig(out=str(tmp_path / "two.pt"), run_dir=str(tmp_path / "r2"), epochs=2,
+                      init=str(tmp_path / "one.pt"), background_frames=21, percussive_bands=9,
+                      keep_epochs=True, **common)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        train(one, log=lambda m: None)
+        logs = []
+        train(two, log=logs.append)
+    assert any("weights from" in m for m in logs)
+    first = load_checkpoint(tmp_path / "one.pt")
+    kept = [load_checkpoint(tmp_path / "r2" / f"epoch{e}.pt") for e in (0, 1)]
+    for e, ck in enumerate(kept):
+        assert ck.training["epoch"] == e and ck.features.channels == 2
+        assert ck.features.percussive_bands == 9 and ck.model.conv2d[0].weight.shape[1] == 2
+    # the percussive channel started from the one-channel weights, the harmonic one from zero:
+    # after 8 small steps the first stays near its start and the second near zero
+    w_old = first.model.conv2d[0].weight.detach()[:, 0]
+    w = kept[0].model.conv2d[0].weight.detach()
+    assert float((w[:, 0] - w_old).abs().mean()) < 0.5 * float(w_old.abs().mean())
+    assert float(w[:, 1].abs().mean()) < 0.5 * float(w_old.abs().mean())
+    last = load_checkpoint(tmp_path / "r2" / "last.pt")
+    for k, v in last.model.state_dict().items():
+        assert torch.equal(v, kept[1].model.state_dict()[k])

@@ -91,6 +91,8 @@ class TrainConfig:
     ``background_frames`` adds the sustained-background channel, and
     ``percussive_bands`` makes the two channels a percussive/harmonic split
     (:class:`~drumscribe.transcribe.features.FeatureSettings`).
+    ``keep_epochs`` also writes every epoch's model to ``<run_dir>/epoch<N>.pt``,
+    for choosing among them on other data afterwards.
     """
 
     corpus: str = "corpus"
@@ -117,6 +119,7 @@ class TrainConfig:
     init: str = ""
     background_frames: int = 0
     percussive_bands: int = 0
+    keep_epochs: bool = False
 
 
 def grow_state(old: Dict[str, torch.Tensor], new: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
@@ -323,6 +326,9 @@ def train(cfg: TrainConfig, log=print) -> Dict:
                                "epoch": epoch, "best_score": best, "select_on": cfg.select_on,
                                "bad_epochs": bad_epochs,
                                "minutes": minutes})
+        if cfg.keep_epochs:
+            save_checkpoint(run_dir / f"epoch{epoch}.pt", model, cfg.classes, settings, training={
+                "config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row)})
         if bad_epochs >= cfg.patience:
             log(f"early stopping after {epoch + 1} epochs")
             break
