@@ -80,7 +80,8 @@ class FeatureSettings:
 
     @property
     def channels(self) -> int:
-        """Feature channels per frame: 1 (mel) or 2 (mel and its sustained background)."""
+        """Feature channels per frame: 1 (mel) or 2 (mel and its background, or the
+        percussive and harmonic parts)."""
         return 2 if self.background_frames > 0 else 1
 
     @property
@@ -303,9 +304,9 @@ def with_background(mel_chunks: Iterable[torch.Tensor], width: int) -> Iterator[
     Yields
     ------
     torch.Tensor
-        Chunks of shape (frames, 2 * n_mels), ``[mel, median]``, the same
-        frames in the same order (each chunk ``width // 2`` frames later than
-        its input, and whatever the chunking, the same values).
+        Chunks of shape (frames, 2 * n_mels), ``[mel, median]``: the same
+        frames in the same order, with the same values whatever the chunking
+        (a frame comes out once the ``width // 2`` frames after it are in).
     """
     if width < 1 or width % 2 == 0:
         raise ValueError(f"background width must be a positive odd number of frames, not {width}")

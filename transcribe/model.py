@@ -92,7 +92,8 @@ class CRNN(nn.Module):
     n_classes : int
     arch : ArchSettings
     channels : int
-        Feature channels per frame (1: mel; 2: mel and its sustained background).
+        Feature channels per frame (:attr:`FeatureSettings.channels`: 1 for mel
+        frames, 2 for mel and its background or a percussive/harmonic split).
     """
 
     def __init__(self, n_mels: int, n_classes: int, arch: ArchSettings = ArchSettings(),
