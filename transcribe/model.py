@@ -127,7 +127,11 @@ class CRNN(nn.Module):
         """Logits of shape (batch, frames, n_classes) for features (batch, frames, channels * n_mels)."""
         b, t, d = x.shape
         x = self.input_norm(x.transpose(1, 2)).transpose(1, 2)
-        x = x.reshape(b, t, self.channels, d // self.channels).transpose(1, 2)  # (b, ch, t, f)
+        if self.channels == 1:
+            x = x.unsqueeze(1)  # (b, 1, t, f)
+        else:  # (b, ch, t, f), contiguous: a strided view would send the convolution down a
+            # slower, hungrier memory-format path
+            x = x.reshape(b, t, self.channels, d // self.channels).transpose(1, 2).contiguous()
         h = self.conv2d(x)  # (b, c, t, f')
         h = h.permute(0, 1, 3, 2).reshape(b, -1, t)  # (b, c*f', t)
         h = self.conv1d(h).transpose(1, 2)  # (b, t, c1)
