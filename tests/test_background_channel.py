@@ -172,3 +172,13 @@ def test_bad_percussive_settings_in_a_checkpoint_are_refused(tmp_path, change, m
     torch.save(d, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match=match):
         load_checkpoint(tmp_path / "bad.pt")
+
+
+@pytest.mark.parametrize("kwargs,match", [({"percussive_bands": 9}, "percussive_bands needs background_frames"),
+                                          ({"background_frames": 20}, "background_frames = 20 must be 0 or odd"),
+                                          ({"background_frames": 21, "percussive_bands": 4},
+                                           "percussive_bands = 4 must be 0 or odd")])
+def test_a_bad_channel_layout_is_refused_before_anything_is_computed(kwargs, match):
+    """Not silently a one-channel model whose checkpoint would then be refused."""
+    with pytest.raises(ValueError, match=match):
+        FeatureSettings(**kwargs)

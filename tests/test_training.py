@@ -125,3 +125,12 @@ def test_split_channels_from_a_one_channel_model_keep_every_epoch(tiny_corpus, t
     last = load_checkpoint(tmp_path / "r2" / "last.pt")
     for k, v in last.model.state_dict().items():
         assert torch.equal(v, kept[1].model.state_dict()[k])
+
+
+def test_a_bad_channel_layout_stops_training_in_one_line(tiny_corpus, tmp_path):
+    cfg = TrainConfig(corpus=str(tiny_corpus), out=str(tmp_path / "m.pt"), run_dir=str(tmp_path / "run"),
+                      classes=CLASSES, epochs=1, percussive_bands=9)
+    with pytest.raises(SystemExit, match="--percussive-bands 9: feature setting percussive_bands needs "
+                                         "background_frames"):
+        train(cfg, log=lambda m: None)
+    assert not (tmp_path / "m.pt").exists()

@@ -237,8 +237,12 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
-    settings = FeatureSettings(level_norm_s=cfg.level_norm_s, background_frames=cfg.background_frames,
-                               percussive_bands=cfg.percussive_bands)
+    try:
+        settings = FeatureSettings(level_norm_s=cfg.level_norm_s, background_frames=cfg.background_frames,
+                                   percussive_bands=cfg.percussive_bands)
+    except ValueError as exc:  # a bad channel layout: say which options
+        raise SystemExit(f"--background-frames {cfg.background_frames} --percussive-bands "
+                         f"{cfg.percussive_bands}: {exc}") from None
     arch = ArchSettings()
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)
@@ -313,12 +317,12 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         log(f"epoch {epoch}: train {row['train_loss']:.4f} val {m['val_loss']:.4f} "
             f"roc {m['val_roc_auc_macro'] or float('nan'):.4f} pr {m['val_pr_auc_macro'] or float('nan'):.4f}"
             f" [{minutes:.1f} min]{' *' if improved else ''}")
+        trained = {"config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row),
+                   "data": "rendered corpus (training/README.md): Groove MIDI Dataset (CC BY 4.0) "
+                           "and generated grooves through the training kits"}
         if improved:
             best, bad_epochs, best_metrics = score, 0, row
-            save_checkpoint(cfg.out, model, cfg.classes, settings, training={
-                "config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row),
-                "data": "rendered corpus (training/README.md): Groove MIDI Dataset (CC BY 4.0) "
-                        "and generated grooves through the training kits"})
+            save_checkpoint(cfg.out, model, cfg.classes, settings, training=trained)
         else:
             bad_epochs += 1
         save_checkpoint(last, model, cfg.classes, settings, training={"config": asdict(cfg)},
@@ -327,8 +331,7 @@ def train(cfg: TrainConfig, log=print) -> Dict:
                                "bad_epochs": bad_epochs,
                                "minutes": minutes})
         if cfg.keep_epochs:
-            save_checkpoint(run_dir / f"epoch{epoch}.pt", model, cfg.classes, settings, training={
-                "config": asdict(cfg), "epoch": epoch, "val_metrics": _plain(row)})
+            save_checkpoint(run_dir / f"epoch{epoch}.pt", model, cfg.classes, settings, training=trained)
         if bad_epochs >= cfg.patience:
             log(f"early stopping after {epoch + 1} epochs")
             break

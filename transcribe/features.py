@@ -11,7 +11,7 @@ inference on hour-long files see identical features.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Optional
 
 import numpy as np
 import torch
@@ -73,6 +73,11 @@ class FeatureSettings:
     background_frames: int = 0
     percussive_bands: int = 0
 
+    def __post_init__(self):
+        problem = channel_problem(self.background_frames, self.percussive_bands)
+        if problem:
+            raise ValueError(f"feature setting {problem}")
+
     @property
     def fps(self) -> float:
         """Frames per second."""
@@ -97,6 +102,28 @@ class FeatureSettings:
     def from_dict(cls, d: dict) -> "FeatureSettings":
         """Inverse of :meth:`to_dict`; unknown keys are an error."""
         return cls(**d)
+
+
+def channel_problem(background_frames: int, percussive_bands: int) -> Optional[str]:
+    """What is wrong with a two-channel layout, or None.
+
+    Both widths are 0 or odd (a median has a middle), and a percussive/harmonic
+    split needs the background it divides by.
+    """
+    for key, width in (("background_frames", background_frames), ("percussive_bands", percussive_bands)):
+        if width < 0 or (width and width % 2 == 0):
+            return f"{key} = {width} must be 0 or odd"
+    if percussive_bands and not background_frames:
+        return "percussive_bands needs background_frames"
+    return None
+
+
+def _window_median(x: np.ndarray, width: int, axis: int) -> np.ndarray:
+    """Median of every ``width`` consecutive values along ``axis`` (odd ``width``; the
+    axis shrinks by ``width - 1``), by partial sort: exact, and 4x faster than a full
+    median."""
+    windows = np.lib.stride_tricks.sliding_window_view(x, width, axis=axis)
+    return np.ascontiguousarray(np.partition(windows, width // 2, axis=-1)[..., width // 2])
 
 
 def _hz_to_mel(f):
@@ -318,9 +345,7 @@ def with_background(mel_chunks: Iterable[torch.Tensor], width: int) -> Iterator[
         nonlocal buf, buf_start, next_out
         a = next_out - buf_start  # buf row of the first frame to emit
         span = buf[a - half:upto - buf_start + half]
-        # the middle of each window by partial sort: exact, and 4x faster than a full median
-        windows = np.lib.stride_tricks.sliding_window_view(span.numpy(), width, axis=0)
-        med = torch.from_numpy(np.ascontiguousarray(np.partition(windows, half, axis=-1)[..., half]))
+        med = torch.from_numpy(_window_median(span.numpy(), width, axis=0))
         out = torch.cat([buf[a:upto - buf_start], med], dim=1)
         next_out = upto
         keep = next_out - half - buf_start  # frames the next window still needs
@@ -370,8 +395,7 @@ def percussive_split(frames: torch.Tensor, bands: int) -> torch.Tensor:
     mel, bg = frames[:, :n].numpy(), frames[:, n:].numpy()
     half = bands // 2
     padded = np.pad(mel, ((0, 0), (half, half)), mode="edge")
-    windows = np.lib.stride_tricks.sliding_window_view(padded, bands, axis=1)
-    perc = np.partition(windows, half, axis=-1)[..., half]
+    perc = _window_median(padded, bands, axis=1)
     p2, h2 = perc.astype(np.float64) ** 2, bg.astype(np.float64) ** 2
     mask = (p2 / np.maximum(p2 + h2, 1e-30)).astype(np.float32)
     return torch.from_numpy(np.concatenate([mel * mask, mel * (1 - mask)], axis=1))

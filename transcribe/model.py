@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
-from .features import FeatureSettings
+from .features import FeatureSettings, channel_problem
 from .vocabulary import validate_classes
 
 CHECKPOINT_FORMAT = "drumscribe-checkpoint"
@@ -339,14 +339,10 @@ def check_settings(data: dict, path) -> None:
     if hop > n_fft:
         raise CheckpointError(f"{path}: checkpoint setting features.hop = {hop} exceeds "
                               f"features.n_fft = {n_fft}; the checkpoint is damaged")
-    for key in ("background_frames", "percussive_bands"):
-        width = feats.get(key, 0)
-        if width and width % 2 == 0:
-            raise CheckpointError(f"{path}: checkpoint setting features.{key} = {width} "
-                                  "must be 0 or odd; the checkpoint is damaged")
-    if feats.get("percussive_bands", 0) and not feats.get("background_frames", 0):
-        raise CheckpointError(f"{path}: checkpoint setting features.percussive_bands needs "
-                              "features.background_frames; the checkpoint is damaged")
+    problem = channel_problem(feats.get("background_frames", 0), feats.get("percussive_bands", 0))
+    if problem:
+        raise CheckpointError(f"{path}: checkpoint setting features.{problem}; the checkpoint "
+                              "is damaged")
     fmin, fmax = feats.get("fmin", 30.0), feats.get("fmax", 17000.0)
     if not fmin < fmax <= sr / 2:
         raise CheckpointError(f"{path}: checkpoint settings features.fmin = {fmin} and fmax = "
