@@ -145,3 +145,13 @@ def test_gmd_split_disjoint():
             assert split_of[gid] == ("train" if c.split == "train" else "validation")
             seen.setdefault(gid, set()).add(c.split)
     assert all(len(s) == 1 for s in seen.values())
+
+
+def test_build_creates_a_missing_output_folder(tmp_path):
+    # the README's first corpus command (MuldjordKit only, no hours) on a fresh machine
+    out = tmp_path / "new" / "corpus"
+    rows = corpus_mod.build_corpus(out, {"train": 0, "val": 0, "test": 0}, kits=[],
+                                   gmd_dir=tmp_path / "nogmd", log=lambda *a: None)
+    assert rows == []
+    with open(out / "manifest.csv") as fh:
+        assert list(csv.DictReader(fh)) == []

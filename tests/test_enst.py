@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from drumscribe.training.enst import build_enst, map_label, parse_enst_annotation, tempo_from_name
+from drumscribe.training.enst import (accompaniment_weight, build_enst, map_label, parse_enst_annotation,
+                                     tempo_from_name, unmix_minus_one)
 from drumscribe.transcribe.annotations import read_annotations
 from drumscribe.transcribe.errors import AnnotationError
 
@@ -65,12 +66,13 @@ def snapshot(tmp_path):
     (root / "drummer_1" / "001_phrase_rock_simple_slow_sticks.txt").write_text(PHRASE_TXT)
     _write(root / "drummer_1" / "002_phrase_no_annotation.wav", phrase)
     # minus-one piece: drums in the first second only, accompaniment in the second only,
-    # both at peak 0.6, so the mix holds drums at 2/3 and accompaniment at 1/3 of the peak
+    # both at peak 0.6, so the mix holds drums at 2/3 and accompaniment at 1/3 of the peak.
+    # As in the real snapshot, <stem>.wav is the drums plus a third of the accompaniment.
     drums = np.where(t < 1.0, 0.6 * np.sin(2 * np.pi * 100 * t), 0.0)
     acc = np.where(t >= 1.0, 0.6 * np.sin(2 * np.pi * 330 * t), 0.0)
     for folder in ("accompaniment_all_drummers", "accompaniment_all_drummers_train_2fold"):
         d = root / folder
-        _write(d / f"{PIECE}.wav", drums)
+        _write(d / f"{PIECE}.wav", drums + acc / 3)
         _write(d / f"{PIECE}_acc.wav", acc)
         (d / f"{PIECE}.txt").write_text("0.5 bd\n0.5 chh\n1.5 cb\n")
     return root
@@ -111,7 +113,12 @@ def _check_outputs(out):
     assert np.max(np.abs(m[: SR - 100])) == pytest.approx(1.0, abs=1e-3)
     assert np.max(np.abs(m[SR + 100:])) == pytest.approx(0.5, abs=2e-3)
     d, _ = sf.read(str(out / "drums" / "d2_130_MIDI-minus-one_rock-113_sticks.wav"))
-    assert np.max(np.abs(d[SR + 100:])) == 0.0  # the drums set has no accompaniment in it
+    # the drums set has no accompaniment in it: the third of it in <stem>.wav is taken out
+    # (what is left is 16-bit rounding, -80 dB)
+    assert np.max(np.abs(d[: SR - 100])) == pytest.approx(1.0, abs=1e-3)
+    assert np.max(np.abs(d[SR + 100:])) < 1e-4
+    assert rows[1]["source"] == (f"accompaniment_all_drummers/{PIECE}.wav - "
+                                 f"accompaniment_all_drummers/{PIECE}_acc.wav / 3")
 
 
 def test_folder_snapshot(snapshot, tmp_path):
@@ -134,6 +141,18 @@ def test_git_snapshot(snapshot, tmp_path):
     out = tmp_path / "out_git"
     build_enst(snapshot / ".git", out)
     _check_outputs(out)
+
+
+def test_unmix_minus_one():
+    rng = np.random.default_rng(0)
+    drums, acc = rng.standard_normal(20000), 3 * rng.standard_normal(20000)
+    assert accompaniment_weight(drums + acc / 3, acc) == pytest.approx(1 / 3, abs=0.02)
+    got, w = unmix_minus_one(drums + acc / 3, acc)
+    assert w == pytest.approx(1 / 3) and np.allclose(got, drums)
+    got, w = unmix_minus_one(drums, acc)  # already the drums alone: left as it is
+    assert w == 0.0 and np.array_equal(got, drums)
+    with pytest.raises(ValueError, match=r"piece\.wav: holds its accompaniment at weight 0\.7"):
+        unmix_minus_one(drums + 0.7 * acc, acc, "piece.wav")
 
 
 def test_labels():

@@ -219,6 +219,7 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
     import multiprocessing as mp
 
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)  # a fresh machine has no corpus folder yet
     cache_dir = out_dir / "_kit_cache"
     t0 = time.time()
     kits = list(kits if kits is not None else registry())

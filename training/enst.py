@@ -23,14 +23,32 @@ Outputs (under ``OUT``)
 -----------------------
 ``drums/<clip>.wav``, ``drums/<clip>.tsv``
     Every drum recording, mono, 44.1 kHz, peak-normalised to full scale, 16-bit.
+    For a minus-one piece this is the drums alone (see *Minus-one pieces*).
 ``mixes/<clip>.wav``, ``mixes/<clip>.tsv``
-    Every minus-one piece as ``2/3 * drums + 1/3 * accompaniment`` (the raw
-    files as recorded, the shorter zero-padded), then peak-normalised.
+    Every minus-one piece as ``2/3 * drums + 1/3 * accompaniment`` (the drums
+    alone and the accompaniment as recorded, the shorter zero-padded), then
+    peak-normalised.
 ``manifest.csv``
     ``clip, set, drummer, source, duration_s, tempo_bpm`` (tempo only where the
     source name carries it, e.g. ``..._MIDI-minus-one_rock-113_sticks``).
 ``README.txt``
     The licence note.
+
+Minus-one pieces
+----------------
+In this snapshot a minus-one piece's ``<stem>.wav`` is not the drums alone: it
+is the drum recording plus one third of ``<stem>_acc.wav``, the accompaniment,
+sample for sample. Measured on all 17 pieces: before the first annotated drum
+onset ``<stem>.wav - <stem>_acc.wav / 3`` is at -59 ... -95 dBFS (16-bit
+rounding) where ``<stem>.wav`` is at -25 ... -45 dBFS; the least-squares weight
+of the accompaniment in ``<stem>.wav`` is 0.333 on every piece; and what is left
+is uncorrelated with the accompaniment (|r| < 0.02). In ``<stem>.wav`` the
+accompaniment is 9-17 dB louder (RMS) than the drums. :func:`unmix_minus_one`
+takes the accompaniment back out, so ``drums/`` holds drums only, as its name
+says, and the mix is made from the drums alone. The weight is measured per
+piece (:func:`accompaniment_weight`): one near 1/3 is taken as exactly 1/3,
+one near 0 (a snapshot whose ``<stem>.wav`` is the drums alone) as 0, and any
+other is an error naming the file.
 
 Label mapping
 -------------
@@ -98,6 +116,10 @@ DRUMS_GAIN = 2.0 / 3.0
 """Weight of the drum recording in a minus-one mix."""
 ACCOMP_GAIN = 1.0 / 3.0
 """Weight of the accompaniment in a minus-one mix."""
+ACCOMP_IN_RECORDING = 1.0 / 3.0
+"""Weight of the accompaniment inside a minus-one piece's ``<stem>.wav`` in the snapshot."""
+WEIGHT_TOLERANCE = 0.03
+"""How far a measured accompaniment weight may lie from 1/3 (or 0) and still be taken as it."""
 
 LABEL_MAP: Dict[str, Optional[str]] = {
     "bd": "kick",
@@ -134,7 +156,8 @@ Use these files for validation, model selection, calibration checks and the
 model card only. Never train the shipped model on them, never redistribute
 them, never commit them to the repository.
 
-drums/   each annotated drum recording, mono 44.1 kHz, peak-normalised
+drums/   each annotated drum recording, mono 44.1 kHz, peak-normalised (a minus-one
+         piece: its drums alone, the snapshot's <stem>.wav less a third of <stem>_acc.wav)
 mixes/   each minus-one piece: drums x 2/3 + accompaniment x 1/3, peak-normalised
 manifest.csv  clip, set, drummer, source, duration_s, tempo_bpm
 Label mapping: see the docstring of training/enst.py.
@@ -397,6 +420,47 @@ def peak_normalise(x: np.ndarray, peak: float = 1.0) -> np.ndarray:
     return x * (peak / m) if m > 0 else x
 
 
+def accompaniment_weight(recording: np.ndarray, accompaniment: np.ndarray) -> float:
+    """Least-squares weight ``w`` of ``accompaniment`` in ``recording`` (``recording ~ drums + w * acc``).
+
+    Drums and accompaniment are uncorrelated, so ``<recording, acc> / <acc, acc>``
+    measures how much accompaniment the recording holds (the shorter is zero-padded).
+    """
+    n = min(len(recording), len(accompaniment))
+    a = np.asarray(accompaniment[:n], dtype=np.float64)
+    energy = float(np.dot(a, a))
+    return float(np.dot(np.asarray(recording[:n], dtype=np.float64), a) / energy) if energy > 0 else 0.0
+
+
+def unmix_minus_one(recording: np.ndarray, accompaniment: np.ndarray,
+                    name: str = "") -> Tuple[np.ndarray, float]:
+    """The drums alone of a minus-one piece: ``recording - ACCOMP_IN_RECORDING * accompaniment``.
+
+    The weight is measured (:func:`accompaniment_weight`). Near
+    :data:`ACCOMP_IN_RECORDING` the exact weight is subtracted; near 0 (the
+    recording is already the drums alone) nothing is. Any other weight raises
+    ValueError naming ``name``: the snapshot is not laid out as this module
+    expects, and its mixes would be wrong.
+
+    Returns
+    -------
+    drums : ndarray
+    weight : float
+        The weight subtracted (``ACCOMP_IN_RECORDING`` or 0.0).
+    """
+    w = accompaniment_weight(recording, accompaniment)
+    if abs(w) <= WEIGHT_TOLERANCE:
+        return np.asarray(recording, dtype=np.float64), 0.0
+    if abs(w - ACCOMP_IN_RECORDING) > WEIGHT_TOLERANCE:
+        raise ValueError(f"{name or 'recording'}: holds its accompaniment at weight {w:.3f}, "
+                         f"neither 0 nor {ACCOMP_IN_RECORDING:.3f}; cannot take the drums apart "
+                         "(check the snapshot)")
+    out = np.asarray(recording, dtype=np.float64).copy()
+    n = min(len(out), len(accompaniment))
+    out[:n] -= ACCOMP_IN_RECORDING * np.asarray(accompaniment[:n], dtype=np.float64)
+    return out, ACCOMP_IN_RECORDING
+
+
 def mix_minus_one(drums: np.ndarray, accompaniment: np.ndarray) -> np.ndarray:
     """``DRUMS_GAIN * drums + ACCOMP_GAIN * accompaniment``, the shorter zero-padded, peak-normalised."""
     n = max(len(drums), len(accompaniment))
@@ -445,14 +509,19 @@ def build_enst(snapshot=DEFAULT_SNAPSHOT, out_dir="enst", progress=None) -> List
     for rec in find_recordings(source):
         labels = parse_enst_annotation(source.read(rec.annotation).decode("utf-8"), rec.annotation)
         drums = read_mono(source.read(rec.source))
-        sets = [("drums", peak_normalise(drums), rec.source)]
+        src = rec.source
         if rec.accompaniment:
             acc = read_mono(source.read(rec.accompaniment))
-            sets.append(("mixes", mix_minus_one(drums, acc), f"{rec.source} + {rec.accompaniment}"))
-        for set_name, audio, src in sets:
+            drums, w = unmix_minus_one(drums, acc, rec.source)
+            if w:
+                src = f"{rec.source} - {rec.accompaniment} / {1 / w:g}"
+        sets = [("drums", peak_normalise(drums), src)]
+        if rec.accompaniment:
+            sets.append(("mixes", mix_minus_one(drums, acc), f"{src} as drums + {rec.accompaniment}"))
+        for set_name, audio, what in sets:
             _write_wav(out / set_name / f"{rec.clip}.wav", audio)
             write_text_annotations(out / set_name / f"{rec.clip}.tsv", labels)
-            row = {"clip": rec.clip, "set": set_name, "drummer": rec.drummer, "source": src,
+            row = {"clip": rec.clip, "set": set_name, "drummer": rec.drummer, "source": what,
                    "duration_s": round(len(audio) / SAMPLE_RATE, 3),
                    "tempo_bpm": "" if rec.tempo_bpm is None else rec.tempo_bpm}
             rows.append(row)
