@@ -21,6 +21,11 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clip-seconds", type=float, default=20.0)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--accomp-db", type=float, nargs=2, default=[-10.0, 10.0], metavar=("LOW", "HIGH"),
+                    help="range of the accompaniment's level against the drums, RMS dB (default: -10 10)")
+    ap.add_argument("--kit-cache", default=None, metavar="DIR",
+                    help="the kits' one-shot cache (default OUT_DIR/_kit_cache; point it at another "
+                         "corpus's to skip rendering the kits again)")
     ap.add_argument("--install", action="store_true", help="apt-get install the kit packages when missing")
     ap.add_argument("--muldjord", default=None,
                     help="MuldjordKit samples folder (default $DRUMSCRIBE_MULDJORD or data/muldjord)")
@@ -40,7 +45,7 @@ def main(argv=None) -> int:
         print(f"MuldjordKit samples: {extract(a.muldjord_from_git, mdir)}")
     build_corpus(a.out_dir, {"train": a.hours_train, "val": a.hours_val, "test": a.hours_test,
                              "unseen": a.unseen_hours}, a.seed, a.clip_seconds, a.jobs,
-                 kits=registry(muldjord_dir=mdir))
+                 kits=registry(muldjord_dir=mdir), accomp_db=tuple(a.accomp_db), kit_cache=a.kit_cache)
     return 0
 
 

@@ -152,3 +152,17 @@ def test_mixed_clip_accompaniment_level_range(tmp_path):
         assert labels and np.isfinite(audio).all() and np.abs(audio).max() <= 1.0
         levels.append(info["accomp_db"])
     assert all(-10 <= v <= 10 for v in levels) and max(levels) - min(levels) > 5
+
+
+def test_accompaniment_level_range_is_an_option(tmp_path):
+    # a louder-accompaniment corpus (make_corpus.py --accomp-db 8 22): the level drawn lies in
+    # the range, and the drums' RMS against the accompaniment's follows it
+    kit = load_hydrogen(make_kit(tmp_path / "kits"))
+    ev, tempo, down = generate_groove("rock", 3, 6.0, return_downbeat=True)
+    _, _, default = render_clip(kit, ev, 6.0, tempo, 3, accomp_p=1.0, downbeat=down, record=False)
+    _, _, same = render_clip(kit, ev, 6.0, tempo, 3, accomp_p=1.0, downbeat=down, record=False,
+                             accomp_db=(-10.0, 10.0))
+    assert same == default  # the default range is the shipped corpus's, draw for draw
+    levels = [render_clip(kit, ev, 6.0, tempo, s, accomp_p=1.0, downbeat=down, record=False,
+                          accomp_db=(8.0, 22.0))[2]["accomp_db"] for s in range(6)]
+    assert all(8.0 <= v <= 22.0 for v in levels) and max(levels) - min(levels) > 3

@@ -134,3 +134,17 @@ def test_a_bad_channel_layout_stops_training_in_one_line(tiny_corpus, tmp_path):
                                          "background_frames"):
         train(cfg, log=lambda m: None)
     assert not (tmp_path / "m.pt").exists()
+
+
+def test_train_extra_adds_clips_of_another_split(tiny_corpus, tmp_path):
+    n_train = len(list((tiny_corpus / "train").glob("*.tsv")))
+    n_extra = len(list((tiny_corpus / "val").glob("*.tsv")))
+    logs = []
+    cfg = TrainConfig(corpus=str(tiny_corpus), out=str(tmp_path / "m.pt"), run_dir=str(tmp_path / "run"),
+                      classes=CLASSES, epochs=1, steps_per_epoch=2, batch_size=4, crop_frames=200, threads=1,
+                      train_extra=str(tiny_corpus / "val"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        train(cfg, log=logs.append)
+    assert f"train clips: {n_train + n_extra}," in " ".join(logs)
+    assert load_checkpoint(tmp_path / "m.pt").training["config"]["train_extra"] == str(tiny_corpus / "val")

@@ -15,12 +15,13 @@ so no performance is shared between splits.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -63,6 +64,7 @@ class ClipSpec:
     gmd_offset: float = 0.0
     tempo: float = 0.0
     drums: bool = True
+    accomp_db: Tuple[float, float] = (-10.0, 10.0)
 
 
 def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_seconds: float = 20.0,
@@ -158,7 +160,7 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         style = spec.source.split(":")[1]
         events, tempo, downbeat = generate_groove(style, spec.seed, spec.clip_seconds, return_downbeat=True)
     audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed, downbeat=downbeat,
-                                      drums=spec.drums)
+                                      drums=spec.drums, accomp_db=spec.accomp_db)
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sf.write(buf, audio, 44100, format="FLAC", subtype="PCM_16")
@@ -192,7 +194,8 @@ def _work(args):
 
 def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: float = 20.0,
                  jobs: int = 1, kits: Optional[Sequence[KitSpec]] = None, gmd_dir=GMD_DIR,
-                 log=print) -> List[dict]:
+                 log=print, accomp_db: Tuple[float, float] = (-10.0, 10.0),
+                 kit_cache=None) -> List[dict]:
     """Build the corpus and write ``out_dir/manifest.csv``.
 
     Parameters
@@ -210,6 +213,12 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
         skipped).
     gmd_dir : path-like
     log : callable
+    accomp_db : (float, float)
+        Range of the accompaniment's level against the drums (RMS, dB) in every
+        clip (see :func:`drumscribe.training.render.render_clip`).
+    kit_cache : path-like, optional
+        The kits' one-shot cache (default ``out_dir/_kit_cache``); another
+        corpus's cache is reused as it is.
 
     Returns
     -------
@@ -220,7 +229,7 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)  # a fresh machine has no corpus folder yet
-    cache_dir = out_dir / "_kit_cache"
+    cache_dir = Path(kit_cache) if kit_cache else out_dir / "_kit_cache"
     t0 = time.time()
     kits = list(kits if kits is not None else registry())
     needed = [k for k in kits if hours.get(kit_split(k), 0) > 0]
@@ -233,7 +242,8 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
             _warm((k, cache_dir))
     usable = [k for k in needed if cached_kit(k, cache_dir).complete()]
     log(f"kits ready: {len(usable)}/{len(needed)} usable in {time.time() - t0:.1f}s")
-    clips = plan(usable, hours, seed, clip_seconds, gmd_dir)
+    clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db))
+             for c in plan(usable, hours, seed, clip_seconds, gmd_dir)]
     clips.sort(key=lambda c: (c.kit.kit_id, c.clip))
     t1 = time.time()
     args = [(c, out_dir, cache_dir) for c in clips]

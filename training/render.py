@@ -191,7 +191,8 @@ def accompaniment(duration: float, tempo: float, rng: np.random.Generator) -> np
 
 def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, seed: int,
                 accomp_p: float = 0.85, augment_strength: float = 1.0, downbeat: float = 0.0,
-                record: bool = True, drums: bool = True) -> Tuple[np.ndarray, List[Event], dict]:
+                record: bool = True, drums: bool = True,
+                accomp_db: Tuple[float, float] = (-10.0, 10.0)) -> Tuple[np.ndarray, List[Event], dict]:
     """Render one training clip: drums, accompaniment, augmentation, record chain.
 
     Parameters
@@ -204,7 +205,7 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
     accomp_p : float
         Probability of an accompaniment (an arrangement rendered from GM
         SoundFonts, :mod:`drumscribe.training.accompaniment`; one in ten is the older
-        numpy synth), mixed -10 ... +10 dB relative to the drums.
+        numpy synth), mixed ``accomp_db`` relative to the drums.
     augment_strength : float
         Passed to :func:`drumscribe.training.augment.augment`.
     downbeat : float
@@ -213,6 +214,9 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
         Apply :func:`drumscribe.training.mastering.record_chain` (mastering, band limit, codec).
     drums : bool
         False renders an accompaniment-only clip (no drums, no labels).
+    accomp_db : (float, float)
+        Range of the accompaniment's level, RMS against the drums' RMS, in dB
+        (uniform; the default -10 ... +10 is the shipped corpus's).
 
     Returns
     -------
@@ -244,7 +248,7 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
             acc, roles = music(len(x) / SR, tempo / factor, rng, downbeat * factor, kicks)
             info["accomp"] = "+".join(roles)
         acc = np.concatenate([acc, np.zeros(max(0, len(x) - len(acc)), np.float32)])[: len(x)]
-        level_db = float(rng.uniform(-10, 10))
+        level_db = float(rng.uniform(accomp_db[0], accomp_db[1]))
         rd = float(np.sqrt(np.mean(x ** 2)))
         ra = float(np.sqrt(np.mean(acc ** 2))) + 1e-9
         if rd > 1e-6:

@@ -84,7 +84,9 @@ class TrainConfig:
     (:class:`drumscribe.transcribe.features.FeatureSettings`; 0 is the older
     level-dependent one). ``val_extra`` adds comma-separated folders of audio
     + ``.tsv`` (e.g. real recordings) to the validation clips that select the
-    model. ``init`` starts the weights from a checkpoint of the same
+    model; ``train_extra`` adds comma-separated rendered splits (e.g. the
+    ``train`` folder of a second corpus built with ``--accomp-db 10 20``) to the
+    training clips. ``init`` starts the weights from a checkpoint of the same
     architecture (its input normalisation is re-estimated); a checkpoint with
     fewer feature channels also serves (:func:`grow_state`: the new channel's
     weights start at zero, so training starts from the old model's outputs).
@@ -116,6 +118,7 @@ class TrainConfig:
     resume: bool = False
     level_norm_s: float = 3.0
     val_extra: str = ""
+    train_extra: str = ""
     init: str = ""
     background_frames: int = 0
     percussive_bands: int = 0
@@ -250,6 +253,8 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     Path(cfg.out).parent.mkdir(parents=True, exist_ok=True)
     limit = cfg.limit_clips or None
     train_clips = load_split(corpus / "train", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
+    for extra in filter(None, (v.strip() for v in cfg.train_extra.split(","))):
+        train_clips += load_split(extra, cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
     val_clips = load_split(corpus / "val", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
     for extra in filter(None, (v.strip() for v in cfg.val_extra.split(","))):
         val_clips += load_split(extra, cfg.classes, settings, soft=cfg.soft_targets, limit=limit,
