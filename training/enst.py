@@ -38,10 +38,10 @@ Minus-one pieces
 ----------------
 In this snapshot a minus-one piece's ``<stem>.wav`` is not the drums alone: it
 is the drum recording plus one third of ``<stem>_acc.wav``, the accompaniment,
-sample for sample. Measured on all 17 pieces: before the first annotated drum
-onset ``<stem>.wav - <stem>_acc.wav / 3`` is at -59 ... -95 dBFS (16-bit
-rounding) where ``<stem>.wav`` is at -25 ... -45 dBFS; the least-squares weight
-of the accompaniment in ``<stem>.wav`` is 0.333 on every piece; and what is left
+sample for sample. Measured on the 17 pieces: where accompaniment plays before
+the first annotated drum onset (11 pieces), ``<stem>.wav`` is at -25 ... -45
+dBFS and ``<stem>.wav - <stem>_acc.wav / 3`` at -59 ... -95 dBFS; the least-squares weight
+of the accompaniment in ``<stem>.wav`` is 0.333-0.335 on every piece; and what is left
 is uncorrelated with the accompaniment (|r| < 0.02). In ``<stem>.wav`` the
 accompaniment is 9-17 dB louder (RMS) than the drums. :func:`unmix_minus_one`
 takes the accompaniment back out, so ``drums/`` holds drums only, as its name
