@@ -74,6 +74,11 @@ its neighbour is at least twice as long."""
 TRANSITION_LAMBDA = 100.0
 TEMPO_WEIGHT = 0.5
 """Weight of the beat network's log tempo probability in :func:`activation_tempo_scores`."""
+NETWORK_BACKBEAT_WEIGHT = 1.0
+"""Weight of :func:`backbeat_scores` in :func:`activation_tempo_scores` (the tracker
+with the beat network). Chosen on clips none of the benchmark's: the beat network's
+held-out training clips and the corpus's validation clips, with the ENST minus-one
+pieces (``docs/charts.md``)."""
 SEGMENT_OCTAVE_ODDS = 3.0
 """See :func:`fix_segment_octaves`."""
 DOWNBEAT_WEIGHT = 0.5
@@ -172,6 +177,30 @@ def _comb(ac: np.ndarray, tau: np.ndarray) -> np.ndarray:
     return comb / max(comb.max(), 1e-9)
 
 
+def backbeat_scores(oss: OnsetStrength, bpms: np.ndarray) -> np.ndarray:
+    """The backbeat term of the tempo score, at every tempo of ``bpms``.
+
+    The snare's autocorrelation at two beats minus at one beat, plus the
+    kick/snare cross-correlation at one beat minus at two beats: high where the
+    snare comes back every other beat and kick and snare alternate one beat
+    apart (beats 2 and 4 of a rock, pop or funk groove), low at twice or half
+    that tempo. Zero at every tempo when the kick or the snare never sounds.
+    """
+    fps = oss.fps
+    bpms = np.asarray(bpms, dtype=np.float64)
+    backbeat = np.zeros_like(bpms)
+    kick, snare = _smooth(oss.kick, fps), _smooth(oss.snare, fps)
+    if not (snare.any() and kick.any()):
+        return backbeat
+    tau = 60.0 * fps / bpms
+    max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, oss.env.size - 1))
+    ss = _xcorr(snare, snare, max_lag)
+    ks = _xcorr(kick, snare, max_lag)
+    sk = _xcorr(snare, kick, max_lag)
+    alt = 0.5 * (_at(ks, tau) + _at(sk, tau)) - 0.5 * (_at(ks, 2 * tau) + _at(sk, 2 * tau))
+    return (_at(ss, 2 * tau) - _at(ss, tau)) + alt
+
+
 def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = MAX_BPM,
                  backbeat_weight: float = 0.5, prior_weight: float = 0.5,
                  fine_weight: float = 3.0) -> Tuple[np.ndarray, np.ndarray]:
@@ -196,16 +225,9 @@ def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = 
     tau = 60.0 * fps / bpms
     max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, oss.env.size - 1))
     env = _smooth(oss.env, fps)
-    kick, snare = _smooth(oss.kick, fps), _smooth(oss.snare, fps)
     ac = _xcorr(env, env, max_lag)
     comb = _comb(ac, tau)
-    backbeat = np.zeros_like(bpms)
-    if snare.any() and kick.any():
-        ss = _xcorr(snare, snare, max_lag)
-        ks = _xcorr(kick, snare, max_lag)
-        sk = _xcorr(snare, kick, max_lag)
-        alt = 0.5 * (_at(ks, tau) + _at(sk, tau)) - 0.5 * (_at(ks, 2 * tau) + _at(sk, 2 * tau))
-        backbeat = (_at(ss, 2 * tau) - _at(ss, tau)) + alt
+    backbeat = backbeat_scores(oss, bpms)
     sharp = _xcorr(_smooth(oss.env, fps, 0.01), _smooth(oss.env, fps, 0.01), max_lag)
     fine = np.maximum(_at(sharp, tau / 8), 0.0)
     prior = -0.5 * np.log2(bpms / PRIOR_BPM) ** 2
@@ -223,17 +245,29 @@ def estimate_tempo(oss: OnsetStrength, **kw) -> TempoEstimate:
 def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_BPM,
                             max_bpm: float = MAX_BPM, tempo_probs: Optional[np.ndarray] = None,
                             tempo_weight: float = TEMPO_WEIGHT, prior_weight: float = 0.2,
-                            half_weight: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
+                            half_weight: float = 0.5, oss: Optional[OnsetStrength] = None,
+                            backbeat_weight: Optional[float] = None
+                            ) -> Tuple[np.ndarray, np.ndarray]:
     """Score of every tempo (1 % steps) from a beat network's outputs.
 
-    ``comb - half_weight * half + prior_weight * prior + tempo_weight * log p``:
+    ``comb - half_weight * half + prior_weight * prior + tempo_weight * log p
+    + backbeat_weight * backbeat``:
     ``comb`` is the beat activation's autocorrelation at 1, 2 and 4 beats
     (weights 1, 1/2, 1/4, scaled to a maximum of 1), ``half`` its
     autocorrelation at half a beat (a beat between the beats: the tempo is twice
-    this one), ``prior`` as in :func:`tempo_scores`, and ``p`` the network's
+    this one), ``prior`` as in :func:`tempo_scores`, ``p`` the network's
     tempo output (``tempo_probs``, over :func:`drumscribe.charts.beat_net.tempo_bins`,
-    floored at 1e-4). The comb places the tempo to 1 %; the tempo output, a
-    judgement over the whole song, is what picks the octave.
+    floored at 1e-4), and ``backbeat`` :func:`backbeat_scores` of the drum
+    activations' onset strength ``oss`` (left out when ``oss`` is None;
+    ``backbeat_weight`` None is :data:`NETWORK_BACKBEAT_WEIGHT`). The
+    comb places the tempo to 1 %; the tempo output, a judgement over the whole
+    song, and the backbeat, where the snare sits, are what pick the octave.
+
+    The backbeat only arbitrates between octaves: it is added within 3 % of the
+    best tempo of the other terms, its half and its double; every other tempo
+    gets the lowest of those values, so the choice can move to the half or
+    double tempo but never to another relative (x3/2, x4/3), where a
+    kick/snare pattern can also fit.
     """
     bpms = tempo_grid(min_bpm, max_bpm)
     tau = 60.0 * fps / bpms
@@ -250,6 +284,15 @@ def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_B
         grid = np.log(tempo_bins())
         logp = np.log(np.maximum(np.asarray(tempo_probs, dtype=np.float64), 1e-4))
         score = score + tempo_weight * np.interp(np.log(bpms), grid, logp)
+    if backbeat_weight is None:
+        backbeat_weight = NETWORK_BACKBEAT_WEIGHT
+    if oss is not None and backbeat_weight:
+        best = bpms[int(np.argmax(score))]
+        octaves = np.zeros(bpms.size, dtype=bool)
+        for r in (0.5, 1.0, 2.0):
+            octaves |= np.abs(np.log(bpms / (best * r))) < 0.03
+        backbeat = backbeat_scores(oss, bpms)
+        score = score + backbeat_weight * np.where(octaves, backbeat, backbeat[octaves].min())
     return bpms, score
 
 
@@ -661,7 +704,7 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     beat_model = _resolve(beat_model)
     bact = _beat_activations(beat_model, values, classes, fps)
     if bact is not None:
-        est = _estimate(*activation_tempo_scores(bact.beat, fps, min_bpm, max_bpm, bact.tempo))
+        est = _estimate(*activation_tempo_scores(bact.beat, fps, min_bpm, max_bpm, bact.tempo, oss=oss))
         salience = bact.beat
     else:
         est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)

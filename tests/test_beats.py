@@ -71,6 +71,40 @@ def test_backbeat_resolves_the_tempo_octave(bpm):
     assert est.margin > 0
 
 
+@pytest.mark.parametrize("bpm", [90.0, 101.0])
+def test_backbeat_picks_the_octave_a_beat_network_leaves_open(bpm):
+    """A beat activation on every eighth note and a tempo output split evenly between
+    the tempo and its double: the network alone reads the double; the snare on 2 and 4
+    of the drum activations (the backbeat term) reads the played tempo."""
+    beats, notes = groove_notes(bpm, int(bpm / 2))
+    v, classes = activations(notes, beats[-1] + 1)
+    oss = B.onset_strength(v, classes, FPS)
+    bpms = B.tempo_grid(B.MIN_BPM, B.MAX_BPM)
+    backbeat = B.backbeat_scores(oss, bpms)
+
+    def at(x, t):
+        return x[np.argmin(np.abs(np.log(bpms / t)))]
+    assert at(backbeat, bpm) > at(backbeat, 2 * bpm) + 1.0
+    assert at(backbeat, bpm) > at(backbeat, bpm / 2) + 1.0
+    beat = np.zeros(v.shape[0])
+    for b in beats[:-1]:
+        beat[[int(round(b * FPS)), int(round((b + 30.0 / bpm) * FPS))]] = 1.0
+    from drumscribe.charts.beat_net import tempo_bins
+
+    bins = tempo_bins()
+    p = sum(np.exp(-0.5 * (np.log(bins / t) / 0.03) ** 2) for t in (bpm, 2 * bpm))
+    p = p / p.sum()
+    alone = B._estimate(*B.activation_tempo_scores(beat, FPS, tempo_probs=p))
+    assert alone.bpm == pytest.approx(2 * bpm, rel=0.03)
+    both = B._estimate(*B.activation_tempo_scores(beat, FPS, tempo_probs=p, oss=oss))
+    assert both.bpm == pytest.approx(bpm, rel=0.03)
+    # without a snare the term is zero and leaves the network's reading alone
+    no_snare = B.OnsetStrength(oss.env, oss.kick, np.zeros_like(oss.snare), oss.cymbal, FPS)
+    assert not B.backbeat_scores(no_snare, bpms).any()
+    same = B._estimate(*B.activation_tempo_scores(beat, FPS, tempo_probs=p, oss=no_snare))
+    assert same.bpm == pytest.approx(alone.bpm, rel=1e-9)
+
+
 def test_segments_one_line_for_a_steady_noisy_song_and_a_knot_at_a_step():
     rng = np.random.default_rng(0)
     steady = 2 + 0.5 * np.arange(200) + rng.normal(0, 0.012, 200)  # 12 ms human jitter
