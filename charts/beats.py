@@ -1,10 +1,11 @@
 """Beat, tempo and downbeat tracking on drum activations, with a dynamic Bayesian network.
 
 With the shipped beat network (:mod:`drumscribe.charts.beat_net`, the default of
-:func:`track`) the tempo octave is scored from its beat and tempo probabilities
-(:func:`activation_tempo_scores`), the DBN rewards its beat probability, a segment's
-octave is checked by its tempo output on that segment alone, and its downbeat
-probability joins the bar-position HMM. Without it (the *classic* tracker) the four
+:func:`track`) the tempo octave is scored from its beat and tempo probabilities, the
+drums' backbeat arbitrating between the octaves (:func:`activation_tempo_scores`),
+the DBN rewards its beat probability, a segment's octave is checked by its tempo
+output on that segment alone, and its downbeat probability joins the bar-position
+HMM. Without it (the *classic* tracker) the four
 steps below read the activations directly, all in numpy:
 
 1. **Onset strength.** The activation columns are summed with per-group
