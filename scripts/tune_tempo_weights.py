@@ -9,7 +9,8 @@ the tracker with the beat network runs over the clips held out of the beat netwo
 training (every tenth clip of ``corpus/train``, as ``scripts/train_beats.py`` holds them
 out) and over ``corpus/val``, and prints tempo right (within 4 %), beat and downbeat
 F-measure (:func:`drumscribe.training.beat_train.evaluate_dev`). The drum model's
-activations are cached in ``--cache`` (the same cache as ``scripts/train_beats.py``).
+activations are cached in ``--cache`` (the same cache as ``scripts/train_beats.py``),
+by clip name only: give every drum model a cache of its own.
 ``bench/bench_beats.py`` scores the chosen weight on its own clips.
 """
 from __future__ import annotations
