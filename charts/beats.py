@@ -171,6 +171,18 @@ def tempo_grid(min_bpm: float, max_bpm: float) -> np.ndarray:
     return min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
 
 
+def _lags(bpms: np.ndarray, fps: float, n_frames: int) -> Tuple[np.ndarray, int]:
+    """Beat periods (frames) of ``bpms`` and the largest lag (4 beats) a signal of
+    ``n_frames`` frames is correlated over."""
+    tau = 60.0 * fps / bpms
+    return tau, min(int(math.ceil(4 * tau.max())) + 2, max(1, n_frames - 1))
+
+
+def near_tempo(bpms: np.ndarray, bpm: float, tol: float = 0.03) -> np.ndarray:
+    """Mask of the tempi of ``bpms`` within ``tol`` (log ratio, about 3 %) of ``bpm``."""
+    return np.abs(np.log(bpms / bpm)) < tol
+
+
 def _comb(ac: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Autocorrelation ``ac`` at 1, 2 and 4 beats of period ``tau`` (weights 1, 1/2,
     1/4), scaled to a maximum of 1."""
@@ -193,8 +205,7 @@ def backbeat_scores(oss: OnsetStrength, bpms: np.ndarray) -> np.ndarray:
     kick, snare = _smooth(oss.kick, fps), _smooth(oss.snare, fps)
     if not (snare.any() and kick.any()):
         return backbeat
-    tau = 60.0 * fps / bpms
-    max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, oss.env.size - 1))
+    tau, max_lag = _lags(bpms, fps, oss.env.size)
     ss = _xcorr(snare, snare, max_lag)
     ks = _xcorr(kick, snare, max_lag)
     sk = _xcorr(snare, kick, max_lag)
@@ -211,8 +222,7 @@ def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = 
 
     - ``comb``: the envelope's autocorrelation at 1, 2 and 4 beats (weights 1,
       1/2, 1/4), scaled to a maximum of 1;
-    - ``backbeat``: snare autocorrelation at two beats minus at one beat, plus
-      the kick/snare cross-correlation at one beat minus at two beats;
+    - ``backbeat``: :func:`backbeat_scores`;
     - ``prior``: ``-0.5 * (log2(bpm / 115) / 1 octave) ** 2``;
     - ``fine``: the envelope's autocorrelation at 1/8 beat (32nd notes), which
       a tempo half as fast as the played one shows where the hi-hat plays
@@ -223,8 +233,7 @@ def tempo_scores(oss: OnsetStrength, min_bpm: float = MIN_BPM, max_bpm: float = 
     """
     fps = oss.fps
     bpms = tempo_grid(min_bpm, max_bpm)
-    tau = 60.0 * fps / bpms
-    max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, oss.env.size - 1))
+    tau, max_lag = _lags(bpms, fps, oss.env.size)
     env = _smooth(oss.env, fps)
     ac = _xcorr(env, env, max_lag)
     comb = _comb(ac, tau)
@@ -271,8 +280,7 @@ def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_B
     kick/snare pattern can also fit.
     """
     bpms = tempo_grid(min_bpm, max_bpm)
-    tau = 60.0 * fps / bpms
-    max_lag = min(int(math.ceil(4 * tau.max())) + 2, max(1, beat.size - 1))
+    tau, max_lag = _lags(bpms, fps, beat.size)
     b = _smooth(np.asarray(beat, dtype=np.float64), fps, 0.01)
     ac = _xcorr(b, b, max_lag)
     comb = _comb(ac, tau)
@@ -291,7 +299,7 @@ def activation_tempo_scores(beat: np.ndarray, fps: float, min_bpm: float = MIN_B
         best = bpms[int(np.argmax(score))]
         octaves = np.zeros(bpms.size, dtype=bool)
         for r in (0.5, 1.0, 2.0):
-            octaves |= np.abs(np.log(bpms / (best * r))) < 0.03
+            octaves |= near_tempo(bpms, best * r)
         backbeat = backbeat_scores(oss, bpms)
         score = score + backbeat_weight * np.where(octaves, backbeat, backbeat[octaves].min())
     return bpms, score
@@ -302,7 +310,7 @@ def _estimate(bpms: np.ndarray, scores: np.ndarray) -> TempoEstimate:
     best = float(bpms[k])
     rel = []
     for r in OCTAVE_RATIOS:
-        near = np.abs(np.log(bpms / (best * r))) < 0.03
+        near = near_tempo(bpms, best * r)
         if near.any():
             rel.append(scores[near].max())
     margin = float(scores[k] - max(rel)) if rel else 1.0

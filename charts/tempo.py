@@ -317,7 +317,7 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
 def _runner_up(est) -> Optional[float]:
     best = None
     for r in beat_tracker.OCTAVE_RATIOS:
-        near = np.abs(np.log(est.bpms / (est.bpm * r))) < 0.03
+        near = beat_tracker.near_tempo(est.bpms, est.bpm * r)
         if near.any():
             k = np.flatnonzero(near)[np.argmax(est.scores[near])]
             if best is None or est.scores[k] > est.scores[best]:
