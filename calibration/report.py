@@ -268,11 +268,36 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
 def transfer_dict(tr) -> dict:
     """Plain data of a :class:`drumscribe.calibration.robust.Transfer` (for the calibration file)."""
     return {"folds": int(tr.folds),
+            "confidence": _f(tr.confidence),
             "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
             "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
             "per_class": {c: {"kept": tr.kept.get(c),
-                              **{m: _f(tr.f1[m].get(c)) for m in tr.f1}}
+                              **{m: _f(tr.f1[m].get(c)) for m in tr.f1},
+                              **({"win_share": {m: _f(v) for m, v in tr.win_share[c].items()}}
+                                 if c in tr.win_share else {})}
                           for c in tr.counts["fixed 0.5"]}}
+
+
+def kept_reason(tr, c: str) -> str:
+    """Why the transfer check kept its method for class ``c`` (one phrase)."""
+    kept = tr.kept.get(c)
+    share = tr.win_share.get(c, {})
+    if c not in tr.score.get("fixed 0.5", {}):
+        return "no positives"
+    if kept is None:
+        return "-"
+    parts = []
+    if kept != "fixed 0.5" and kept in share:
+        need = f" (>= {tr.confidence:.0%})" if tr.confidence > 0 else ""
+        parts.append(f"beat {tr.versus[c][kept]} in {share[kept]:.0%} of resamples{need}")
+    for m in ("per-class", "global"):
+        if m in share and m != kept and tr.score[m][c] > tr.score[kept][c] + 1e-9:
+            parts.append(f"{m} scored higher but beat {tr.versus[c][m]} in only {share[m]:.0%} "
+                         f"of resamples (< {tr.confidence:.0%})")
+            break
+    if parts:
+        return "; ".join(parts)
+    return "no other method scored higher"
 
 
 # ----------------------------------------------------------------------------- text
@@ -317,9 +342,13 @@ def summary_table(summary: Dict[str, dict]) -> List[str]:
 
 def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
     """Lines of the leave-one-group-out table: held-out F1 per method, per class and macro."""
-    head = (f"{'class':<14} {'support':>7} {'per-class':>10} {'global':>8} {'0.5':>8}  kept")
+    head = (f"{'class':<14} {'support':>7} {'per-class':>10} {'global':>8} {'0.5':>8}  {'kept':<10} why")
+    rule = (f"a method is kept over a simpler one only when it also wins in {tr.confidence:.0%} of "
+            "bootstrap resamples of the groups" if tr.confidence > 0 else
+            "the best pooled score is kept; 'why' gives the share of bootstrap resamples of the "
+            "groups in which it won")
     lines = [f"leave-one-group-out over {tr.folds} groups: F1 on each held-out group's onsets "
-             "(counts summed over the groups)", head, "-" * len(head)]
+             f"(counts summed over the groups); {rule}", head, "-" * len(head)]
     for c in tr.counts["fixed 0.5"]:
         a, b, fn = tr.counts["fixed 0.5"][c]
         sup = a + fn
@@ -327,7 +356,7 @@ def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
             lines.append(f"{c:<14} {sup:>7d} {'-':>10} {'-':>8} {'-':>8}  fallback (no positives)")
             continue
         lines.append(f"{c:<14} {sup:>7d} {tr.f1['per-class'][c]:>10.3f} {tr.f1['global'][c]:>8.3f} "
-                     f"{tr.f1['fixed 0.5'][c]:>8.3f}  {tr.kept.get(c, '-')}")
+                     f"{tr.f1['fixed 0.5'][c]:>8.3f}  {tr.kept.get(c, '-'):<10} {kept_reason(tr, c)}")
     lines.append(f"{'macro':<14} {'':>7} {tr.macro_f1['per-class']:>10.3f} {tr.macro_f1['global']:>8.3f} "
                  f"{tr.macro_f1['fixed 0.5']:>8.3f}")
     return lines

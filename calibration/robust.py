@@ -26,7 +26,13 @@ Choosing a class's threshold (:func:`fit`)
 :func:`transfer` fits on all groups but one, scores the held-out group, and
 repeats for every group: per class and in macro, for the per-class
 thresholds, one global threshold and the fixed 0.5. :func:`decide` keeps,
-per class, the method that did best on held-out groups.
+per class, the method that did best on the pooled held-out counts. With a
+``confidence`` above 0 (``calibrate --transfer-confidence 0.9``) that win must also
+hold in that share of the bootstrap resamples of the held-out groups, so that a win
+carried by one group out of seven does not pass; the simpler method is then kept and
+the report says why. The default is 0 (:data:`CONFIDENCE`), the rule the shipped
+calibration was fitted with; docs/calibration.md gives what 0.9 changed on the
+shipped model's validation data.
 """
 
 from __future__ import annotations
@@ -52,6 +58,14 @@ SMOOTH = 0.05
 
 Chosen on ENST-Drums grouped by drummer with the shipped model (leave-one-drummer-out
 macro F1 of the per-class thresholds: 0.348 at 0.02, 0.353 at 0.03, 0.358 at 0.05)."""
+
+CONFIDENCE = 0.0
+"""Share of group-bootstrap resamples of the held-out counts in which a method must beat
+the simpler one it replaces (:func:`decide`). 0 keeps the plain best pooled held-out
+score, as the shipped calibration does; 0.9 is a one-sided 90 % test, set a priori."""
+
+DECISION_BOOT = 2000
+"""Bootstrap resamples of the held-out groups behind :func:`decide`."""
 
 CLIFF_STEP = 0.02
 """Threshold step over which a recall drop counts as a cliff."""
@@ -418,6 +432,16 @@ class Transfer:
     kept : dict of str -> str
         The method kept per class (:func:`decide`).
     folds : int
+    fold_counts : dict of method -> np.ndarray, shape (folds, classes, 3)
+        TP, FP, FN of each held-out group.
+    win_share : dict of str -> dict of method -> float
+        Per class, for ``global`` and ``per-class``: the share of bootstrap
+        resamples of the held-out groups in which the method beat the simpler one
+        it was weighed against (:func:`decide`).
+    versus : dict of str -> dict of method -> str
+        That simpler method, per class and method.
+    confidence : float
+        The share :func:`decide` asked for.
     """
 
     counts: Dict[str, Dict[str, Tuple[int, int, int]]]
@@ -427,16 +451,22 @@ class Transfer:
     macro_f1: Dict[str, float]
     kept: Dict[str, str] = field(default_factory=dict)
     folds: int = 0
+    fold_counts: Dict[str, np.ndarray] = field(default_factory=dict)
+    win_share: Dict[str, Dict[str, float]] = field(default_factory=dict)
+    versus: Dict[str, Dict[str, str]] = field(default_factory=dict)
+    confidence: float = CONFIDENCE
 
 
 def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fallback: float = 0.5,
              n_boot: int = 50, seed: int = 0, groups: Optional[Dict[str, list]] = None,
-             core: Callable[[str], bool] = is_core, **kw) -> Transfer:
+             core: Callable[[str], bool] = is_core, confidence: float = CONFIDENCE,
+             **kw) -> Transfer:
     """Leave-one-group-out check of per-class, global and fixed-0.5 thresholds.
 
     For each group: fit (:func:`fit`) on the other groups, count TP/FP/FN of the
     held-out group at the per-class thresholds, the global threshold and 0.5.
-    Counts are summed over the held-out groups per class.
+    Counts are summed over the held-out groups per class; :func:`decide` then keeps
+    a method per class (``confidence``: see there).
 
     Raises
     ------
@@ -449,7 +479,7 @@ def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fal
     is_core_name = _core_of(groups, core)
     th = stats.thresholds
     tp, fp, n = stats.tp, stats.fp, stats.n_ref
-    acc = {m: np.zeros((len(stats.classes), 3), np.int64) for m in METHODS}
+    per_fold = {m: np.zeros((G, len(stats.classes), 3), np.int64) for m in METHODS}
     for h in range(G):
         mask = np.ones(G, bool)
         mask[h] = False
@@ -459,7 +489,8 @@ def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fal
             for m, t in (("per-class", f.classes[c].threshold), ("global", f.global_threshold),
                          ("fixed 0.5", FIXED)):
                 a, b = _at(tp[h, j], fp[h, j], th, t)
-                acc[m][j] += (int(a), int(b), int(n[h, j] - a))
+                per_fold[m][h, j] = (int(a), int(b), int(n[h, j] - a))
+    acc = {m: per_fold[m].sum(axis=0) for m in METHODS}
     counts, score, f1 = {}, {}, {}
     for m in METHODS:
         counts[m], score[m], f1[m] = {}, {}, {}
@@ -474,27 +505,49 @@ def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fal
             f1[m][c] = float(2 * a / (2 * a + b + fn)) if a + b + fn else 0.0
     macro_score = {m: float(np.mean(list(score[m].values()))) if score[m] else float("nan") for m in METHODS}
     macro_f1 = {m: float(np.mean(list(f1[m].values()))) if f1[m] else float("nan") for m in METHODS}
-    out = Transfer(counts, score, f1, macro_score, macro_f1, folds=G)
-    out.kept = decide(out, objective)
+    out = Transfer(counts, score, f1, macro_score, macro_f1, folds=G, fold_counts=per_fold)
+    out.kept = decide(out, objective, confidence, seed=seed, core=is_core_name)
     return out
 
 
-def decide(tr: Transfer, objective: Objective) -> Dict[str, str]:
-    """Per class, the method with the best held-out score; ties go to the simpler method.
+def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, seed: int = 0,
+           core: Callable[[str], bool] = is_core, n_boot: int = DECISION_BOOT) -> Dict[str, str]:
+    """Per class, the simplest method that no more complex one beats for sure on held-out groups.
 
-    Simpler means fixed 0.5, then global, then per-class: a class keeps its own
-    threshold only where that wins on held-out groups. Classes without
-    positives keep "fixed 0.5" (their fallback).
+    Simpler means fixed 0.5, then global, then per-class. Starting from the fixed
+    0.5, a method replaces the one kept so far when its score on the pooled
+    held-out counts is higher *and* it scores higher in at least ``confidence`` of
+    ``n_boot`` bootstrap resamples of the held-out groups (each resample draws the
+    groups with replacement and pools their counts). A win that rests on one
+    group is not enough. With ``confidence`` 0 this is the plain best pooled score.
+    Classes without positives keep "fixed 0.5" (their fallback). Fills
+    ``tr.win_share``, ``tr.versus`` and ``tr.confidence``.
     """
-    kept = {}
+    kept: Dict[str, str] = {}
+    tr.confidence = float(confidence)
+    tr.win_share, tr.versus = {}, {}
     order = ("fixed 0.5", "global") if objective.kind == "global" else ("fixed 0.5", "global", "per-class")
-    for c in tr.counts["fixed 0.5"]:
+    have_folds = bool(tr.fold_counts) and tr.folds >= 2
+    w = _weights(tr.folds, n_boot, np.random.default_rng(seed)) if have_folds else None
+    names = list(tr.counts["fixed 0.5"])
+    for j, c in enumerate(names):
         if c not in tr.score["fixed 0.5"]:
             kept[c] = "fixed 0.5"
             continue
+
+        def boot(m):
+            a, b, fn = (w @ tr.fold_counts[m][:, j, :].astype(np.float64)).T
+            return objective_scores(objective, a[:, None], b[:, None], a + fn, core(c))[:, 0]
+
         best = order[0]
+        tr.win_share[c], tr.versus[c] = {}, {}
         for m in order[1:]:
-            if tr.score[m][c] > tr.score[best][c] + 1e-9:
+            tr.versus[c][m] = best
+            share = 1.0
+            if w is not None:
+                share = float(np.mean(boot(m) > boot(best) + 1e-12))
+            tr.win_share[c][m] = share
+            if tr.score[m][c] > tr.score[best][c] + 1e-9 and share >= confidence - 1e-12:
                 best = m
         kept[c] = best
     return kept

@@ -19,6 +19,8 @@ from drumscribe.transcribe.vocabulary import is_core
 F1 = parse_objective("f1")
 TH = np.arange(1025) / 1024
 
+STRICT = 0.9  # calibrate --transfer-confidence 0.9
+
 
 def stats_from_heights(groups):
     """GroupStats from {group: {class: (true peak heights, false peak heights)}} (1-1 matched)."""
@@ -106,14 +108,74 @@ def test_transfer_keeps_per_class_only_where_it_wins_on_held_out_groups():
                for c in ("snare_head", "hihat_closed", "ride")},
         }
     st = stats_from_heights(groups)
-    tr = robust.transfer(st, F1, min_support=50, n_boot=20)
+    plain = robust.transfer(st, F1, min_support=50, n_boot=20)  # default: the best pooled score
+    for c, kept in plain.kept.items():
+        wins = plain.score["per-class"][c] > max(plain.score["global"][c], plain.score["fixed 0.5"][c]) + 1e-9
+        assert (kept == "per-class") == wins, c
+    tr = robust.transfer(st, F1, min_support=50, n_boot=20, confidence=STRICT)
     assert tr.folds == 6
     assert tr.kept["kick"] == "per-class"
     assert tr.f1["per-class"]["kick"] > tr.f1["global"]["kick"] and tr.f1["fixed 0.5"]["kick"] == 0.0
     for c, kept in tr.kept.items():  # per-class only where it wins on the held-out groups
         wins = tr.score["per-class"][c] > max(tr.score["global"][c], tr.score["fixed 0.5"][c]) + 1e-9
-        assert (kept == "per-class") == wins, c
+        if kept == "per-class":
+            assert wins and tr.win_share[c]["per-class"] >= STRICT, c
+        elif tr.win_share[c]["per-class"] >= STRICT:
+            assert not wins, c
+    assert tr.win_share["kick"]["per-class"] >= 0.99  # kick wins on every held-out kit
     assert tr.macro_f1["per-class"] > tr.macro_f1["fixed 0.5"]
+    # the per-fold counts add up to the pooled ones
+    for m in robust.METHODS:
+        for j, c in enumerate(st.classes):
+            assert tuple(tr.fold_counts[m][:, j].sum(0)) == tr.counts[m][c]
+
+
+def _transfer_from_folds(fold_counts, classes):
+    """A Transfer whose pooled counts and scores come from per-fold (G, C, 3) counts."""
+    counts, score, f1 = {}, {}, {}
+    for m, fc in fold_counts.items():
+        counts[m], score[m], f1[m] = {}, {}, {}
+        for j, c in enumerate(classes):
+            a, b, fn = (int(x) for x in fc[:, j].sum(0))
+            counts[m][c] = (a, b, fn)
+            score[m][c] = f1[m][c] = 2 * a / (2 * a + b + fn)
+    return robust.Transfer(counts, score, f1, {}, {}, folds=next(iter(fold_counts.values())).shape[0],
+                           fold_counts={m: np.asarray(v) for m, v in fold_counts.items()})
+
+
+def test_a_held_out_win_carried_by_one_group_keeps_the_simpler_method():
+    # seven held-out groups; on one of them the class's own threshold wins big (it halves
+    # a flood of false alarms), on the six others it loses a little: the pooled held-out
+    # F1 favours per-class, the groups do not
+    G = 7
+    base = np.tile([[80, 20, 20]], (G, 1))
+    own = base + [[-3, 0, 3]]  # a few more misses everywhere ...
+    own[0] = [80, 40, 20]
+    base[0] = [80, 400, 20]  # ... except the one group where 0.5 floods
+    folds = {"fixed 0.5": base[:, None], "global": base[:, None], "per-class": own[:, None]}
+    tr = _transfer_from_folds(folds, ["snare_head"])
+    assert tr.score["per-class"]["snare_head"] > tr.score["fixed 0.5"]["snare_head"] + 0.05
+    kept = robust.decide(tr, F1, confidence=STRICT)
+    assert kept["snare_head"] == "fixed 0.5"
+    assert tr.win_share["snare_head"]["per-class"] < STRICT
+    assert robust.decide(tr, F1, confidence=0.0)["snare_head"] == "per-class"  # the plain best score
+    from drumscribe.calibration.report import transfer_table
+    tr.kept = robust.decide(tr, F1, confidence=STRICT)
+    tr.macro_f1 = {m: tr.f1[m]["snare_head"] for m in robust.METHODS}
+    row = next(line for line in transfer_table(tr) if line.startswith("snare_head"))
+    assert "fixed 0.5" in row and "per-class scored higher" in row and "< 90%" in row
+
+
+def test_a_held_out_win_on_most_groups_is_kept():
+    G = 7
+    base = np.tile([[80, 40, 20]], (G, 1))
+    own = np.tile([[78, 20, 22]], (G, 1))
+    own[3] = [70, 30, 30]  # one group where it loses
+    folds = {"fixed 0.5": base[:, None], "global": base[:, None], "per-class": own[:, None]}
+    tr = _transfer_from_folds(folds, ["kick"])
+    assert robust.decide(tr, F1, confidence=STRICT)["kick"] == "per-class"
+    assert tr.win_share["kick"]["per-class"] >= STRICT
+    assert tr.versus["kick"]["per-class"] == "fixed 0.5"
 
 
 def test_every_objective_goes_through_the_robust_fit_and_game_keeps_precision():
