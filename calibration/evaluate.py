@@ -116,6 +116,88 @@ def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Op
     return ev
 
 
+@dataclass
+class HeardAs:
+    """What the stage output around the reference onsets of some classes.
+
+    Attributes
+    ----------
+    support : dict of str -> int
+        Reference onsets per asked class.
+    hits : dict of str -> dict of str -> int
+        ``hits[ref][out]``: how many of ``ref``'s onsets have an output onset of
+        class ``out`` within the window (one reference onset can count for several
+        output classes).
+    """
+
+    support: Dict[str, int] = field(default_factory=dict)
+    hits: Dict[str, Dict[str, int]] = field(default_factory=dict)
+
+    def share(self, ref: str, out: str) -> float:
+        """Share of ``ref``'s onsets with an ``out`` onset within the window."""
+        n = self.support.get(ref, 0)
+        return self.hits.get(ref, {}).get(out, 0) / n if n else float("nan")
+
+
+def _near(ref: np.ndarray, est: np.ndarray, window: float) -> np.ndarray:
+    """For each reference time, whether some estimate lies within ±``window``."""
+    if not est.size or not ref.size:
+        return np.zeros(ref.size, bool)
+    i = np.clip(np.searchsorted(est, ref), 1, est.size) - 1
+    j = np.clip(i + 1, 0, est.size - 1)
+    return (np.abs(est[i] - ref) <= window + 1e-9) | (np.abs(est[j] - ref) <= window + 1e-9)
+
+
+def heard_as(items, refs: Sequence[str], thresholds: Optional[Mapping[str, float]] = None,
+             window: float = 0.05, postprocessor: Optional[Postprocessor] = None) -> HeardAs:
+    """Which classes the stage outputs around the reference onsets of ``refs``.
+
+    For a class the model misses, this says what it hears instead (real floor
+    toms heard as kick and snare, open hi-hats as ride). Onsets come from the
+    same stage as :func:`evaluate`.
+
+    Parameters
+    ----------
+    items : iterable of drumscribe.calibration.sweep.Item
+    refs : sequence of str
+        Reference classes to look at.
+    thresholds, window, postprocessor
+        As for :func:`evaluate`.
+    """
+    from drumscribe.transcribe.annotations import read_annotations
+
+    out = HeardAs({c: 0 for c in refs}, {c: {} for c in refs})
+    pp = postprocessor
+    for item in items:
+        act = item.load()
+        if pp is None:
+            pp = Postprocessor(Config(), act.classes, act.model_fingerprint)
+        res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
+        classes = res.activations.classes
+        ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
+        est = {k: np.sort(v) for k, v in onsets_by_class(res.onsets, classes).items()}
+        for c in refs:
+            r = np.sort(ann.times(c))
+            out.support[c] += int(r.size)
+            for k in classes:
+                n = int(_near(r, est[k], window).sum())
+                if n:
+                    out.hits[c][k] = out.hits[c].get(k, 0) + n
+    return out
+
+
+def heard_as_table(h: HeardAs, classes: Sequence[str], min_share: float = 0.05) -> List[str]:
+    """Markdown lines: per reference class, its support and the share of its onsets
+    with an output onset of each class nearby (shares below ``min_share`` left out)."""
+    lines = ["| reference class | onsets | output within the window (share of its onsets) |",
+             "|---|---:|---|"]
+    for c, n in h.support.items():
+        parts = sorted(((h.share(c, k), k) for k in classes if h.share(c, k) >= min_share), reverse=True)
+        text = ", ".join(f"{k} {s:.0%}" for s, k in parts) or "nothing"
+        lines.append(f"| {c} | {n} | {text} |")
+    return lines
+
+
 def _fmt(x) -> str:
     return "n/a" if x is None else f"{x:.3f}"
 

@@ -17,6 +17,11 @@ how the model copes with band-limited or louder/quieter recordings. ``--percussi
 first keeps the audio's percussive part plus ``F`` of the rest (a median-filtering
 percussive/harmonic split), to measure how much the accompaniment's sustained partials
 cost on full mixes.
+
+``--heard-as floor_tom,crash`` also prints, for those reference classes, the share of
+their onsets that have an output onset of each class within the window, at 0.5 and
+calibrated: what the model hears a class it misses as
+(:func:`drumscribe.calibration.evaluate.heard_as`).
 """
 import argparse
 import sys
@@ -42,6 +47,9 @@ def main(argv=None):
     p.add_argument("--percussive", type=float, default=None, metavar="FLOOR",
                    help="keep the percussive part of the audio plus FLOOR (0-1) of the rest, before the model")
     p.add_argument("--brief", action="store_true", help="print only the five-group F1 lines")
+    p.add_argument("--heard-as", default=None, metavar="CLASS,CLASS",
+                   help="also print, for these reference classes, which classes the stage outputs "
+                        "within the window of their onsets (what a missed class is heard as)")
     p.add_argument("--config", default=None, help="transcribe config (class groups, plugins)")
     p.add_argument("--plugin", action="append", default=[], help="extra postprocessing plugin")
     p.add_argument("--force", action="store_true", help="accept a calibration fitted otherwise")
@@ -54,7 +62,7 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     from drumscribe.calibration.data import PredictionCache, audio_items, default_cache_dir
-    from drumscribe.calibration.evaluate import evaluate, groups_line, markdown_table
+    from drumscribe.calibration.evaluate import evaluate, groups_line, heard_as, heard_as_table, markdown_table
     from drumscribe.calibration.transforms import AudioTransform
     from drumscribe.transcribe.config import Config, load_config
     from drumscribe.transcribe.inference import Transcriber
@@ -79,6 +87,10 @@ def main(argv=None):
                             force=args.force)
         g = read_calibration(args.calibration).global_threshold
     names = list(ck.classes) + list(fixed.config.postprocessing.class_groups)
+    refs = [c.strip() for c in args.heard_as.split(",") if c.strip()] if args.heard_as else []
+    unknown = [c for c in refs if c not in ck.classes]
+    if unknown:
+        p.error(f"--heard-as {','.join(unknown)}: not a class of {args.model} ({', '.join(ck.classes)})")
     for d in args.data:
         items, skipped = audio_items(d, cache)
         evals = {"0.5": evaluate(items, {c: 0.5 for c in names}, window=w, postprocessor=fixed,
@@ -95,6 +107,12 @@ def main(argv=None):
             print()
         for name, e in evals.items():
             print(f"five-group F1 at {name + ':':<12} {groups_line(e)}")
+        if refs:
+            for name, pp, th in (("0.5", fixed, {c: 0.5 for c in names}), ("calibrated", cal, None)):
+                if pp is None:
+                    continue
+                print(f"\nheard as, at {name}:\n")
+                print("\n".join(heard_as_table(heard_as(items, refs, th, w, pp), ck.classes)))
     return 0
 
 
