@@ -26,6 +26,10 @@ def main(argv=None) -> int:
     ap.add_argument("--kit-cache", default=None, metavar="DIR",
                     help="the kits' one-shot cache (default OUT_DIR/_kit_cache; point it at another "
                          "corpus's to skip rendering the kits again)")
+    ap.add_argument("--timbre", type=float, default=0.0, metavar="S",
+                    help="wider per-class pitch (up to +-4 semitones at 1) and random resonances "
+                         "(up to +-9 dB at 1) in every clip, so that unseen real kits sound like "
+                         "something the model knows (default 0: as the shipped corpus)")
     ap.add_argument("--install", action="store_true", help="apt-get install the kit packages when missing")
     ap.add_argument("--muldjord", default=None,
                     help="MuldjordKit samples folder (default $DRUMSCRIBE_MULDJORD or data/muldjord)")
@@ -45,7 +49,8 @@ def main(argv=None) -> int:
         print(f"MuldjordKit samples: {extract(a.muldjord_from_git, mdir)}")
     build_corpus(a.out_dir, {"train": a.hours_train, "val": a.hours_val, "test": a.hours_test,
                              "unseen": a.unseen_hours}, a.seed, a.clip_seconds, a.jobs,
-                 kits=registry(muldjord_dir=mdir), accomp_db=tuple(a.accomp_db), kit_cache=a.kit_cache)
+                 kits=registry(muldjord_dir=mdir), accomp_db=tuple(a.accomp_db), kit_cache=a.kit_cache,
+                 timbre=a.timbre)
     return 0
 
 

@@ -155,3 +155,35 @@ def test_build_creates_a_missing_output_folder(tmp_path):
     assert rows == []
     with open(out / "manifest.csv") as fh:
         assert list(csv.DictReader(fh)) == []
+
+
+def _pitch(x, n=1 << 17):
+    """The strongest frequency below 1 kHz (the synthetic tom is a 100 Hz sine in noise)."""
+    mag = np.abs(np.fft.rfft(x * np.hanning(len(x)), n))
+    freqs = np.fft.rfftfreq(n, 1 / SR)
+    low = freqs < 1000
+    return float(freqs[low][np.argmax(mag[low])])
+
+
+def test_wider_timbre_spreads_a_class_and_keeps_labels_in_place(kit):
+    """--timbre: per class a wider pitch and random resonances; onsets stay put; 0 is as before."""
+    hit = [(0.2, "floor_tom", 100)]
+    spread = {}
+    for timbre in (0.0, 1.0):
+        cents = []
+        for seed in range(24):
+            x, _ = render_events(kit, hit, 0.8, np.random.default_rng(seed), bleed=False, timbre=timbre)
+            cents.append(np.log(_pitch(x[int(0.2 * SR):int(0.6 * SR)])))
+        spread[timbre] = np.std(cents)
+    assert spread[1.0] > 2 * spread[0.0] and spread[0.0] < 0.05, spread  # ±6 % against ±4 semitones
+    x0, l0 = render_events(kit, hit, 0.8, np.random.default_rng(5), timbre=0.0)
+    x1, l1 = render_events(kit, hit, 0.8, np.random.default_rng(5))
+    assert np.array_equal(x0, x1) and l0 == l1  # 0 draws nothing more
+    events = [(0.5 + 0.8 * i, c, 100) for i, c in enumerate(
+        ["kick", "snare_head", "hihat_closed", "floor_tom", "crash", "high_mid_tom", "snare_head"])]
+    for seed in range(3):
+        a, labels, _ = render_clip(kit, events, 6.5, 120, seed, accomp_p=0.0, timbre=1.0)
+        b, _, _ = render_clip(kit, events, 6.5, 120, seed, accomp_p=0.0, timbre=1.0)
+        assert np.array_equal(a, b)
+        errs = [abs(detect_onset(a, t) - t) for t, _, _ in labels]
+        assert max(errs) < 0.005, errs

@@ -20,6 +20,20 @@ def eq_tilt(x: np.ndarray, amount: float) -> np.ndarray:
     return (x + amount * (x - lp) - 0.5 * max(0.0, -amount) * x + 0.5 * max(0.0, -amount) * lp).astype(np.float32)
 
 
+def peaking_eq(x: np.ndarray, freq: float, gain_db: float, q: float, sr: int = SR) -> np.ndarray:
+    """A second-order peaking filter: ``gain_db`` at ``freq`` Hz, bandwidth set by ``q``.
+
+    The usual bilinear-transform design of a resonant bell (unity gain far from
+    ``freq``); causal, so onsets keep their place.
+    """
+    a = 10 ** (gain_db / 40)
+    w = 2 * np.pi * freq / sr
+    alpha = np.sin(w) / (2 * q)
+    b = np.array([1 + alpha * a, -2 * np.cos(w), 1 - alpha * a])
+    den = np.array([1 + alpha / a, -2 * np.cos(w), 1 - alpha / a])
+    return lfilter(b / den[0], den / den[0], x).astype(np.float32)
+
+
 def reverb(x: np.ndarray, rng: np.random.Generator, rt60: float, wet: float) -> np.ndarray:
     """Convolve with a synthetic exponentially decaying noise impulse response."""
     n = int(rt60 * SR)

@@ -65,6 +65,7 @@ class ClipSpec:
     tempo: float = 0.0
     drums: bool = True
     accomp_db: Tuple[float, float] = (-10.0, 10.0)
+    timbre: float = 0.0
 
 
 def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_seconds: float = 20.0,
@@ -145,7 +146,8 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
     done = d / f"{spec.clip}.json"
     if done.exists() and (d / f"{spec.clip}.flac").exists() and (d / f"{spec.clip}.tsv").exists():
         row = json.loads(done.read_text())
-        if row.get("seed") == spec.seed and row.get("source") == spec.source:
+        timbre = float(row.pop("timbre", 0.0))
+        if row.get("seed") == spec.seed and row.get("source") == spec.source and timbre == spec.timbre:
             return row  # rendered by an earlier, interrupted run
     kit = _KITS.get(spec.kit.kit_id)
     if kit is None:
@@ -160,7 +162,7 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         style = spec.source.split(":")[1]
         events, tempo, downbeat = generate_groove(style, spec.seed, spec.clip_seconds, return_downbeat=True)
     audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed, downbeat=downbeat,
-                                      drums=spec.drums, accomp_db=spec.accomp_db)
+                                      drums=spec.drums, accomp_db=spec.accomp_db, timbre=spec.timbre)
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sf.write(buf, audio, 44100, format="FLAC", subtype="PCM_16")
@@ -178,7 +180,7 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
             "lufs_target": round(info["lufs_target"], 1) if "lufs_target" in info else "",
             "seed": spec.seed}
     with atomic_write(done, "w") as fh:  # last: marks the clip complete (a rerun resumes)
-        fh.write(json.dumps(row))
+        fh.write(json.dumps(dict(row, timbre=spec.timbre) if spec.timbre else row))
     return row
 
 
@@ -195,7 +197,7 @@ def _work(args):
 def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: float = 20.0,
                  jobs: int = 1, kits: Optional[Sequence[KitSpec]] = None, gmd_dir=GMD_DIR,
                  log=print, accomp_db: Tuple[float, float] = (-10.0, 10.0),
-                 kit_cache=None) -> List[dict]:
+                 kit_cache=None, timbre: float = 0.0) -> List[dict]:
     """Build the corpus and write ``out_dir/manifest.csv``.
 
     Parameters
@@ -219,6 +221,9 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
     kit_cache : path-like, optional
         The kits' one-shot cache (default ``out_dir/_kit_cache``); another
         corpus's cache is reused as it is.
+    timbre : float
+        Wider per-class pitch and resonances in every clip
+        (:func:`drumscribe.training.render.render_events`); 0 as the shipped corpus.
 
     Returns
     -------
@@ -242,7 +247,7 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
             _warm((k, cache_dir))
     usable = [k for k in needed if cached_kit(k, cache_dir).complete()]
     log(f"kits ready: {len(usable)}/{len(needed)} usable in {time.time() - t0:.1f}s")
-    clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db))
+    clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db), timbre=float(timbre))
              for c in plan(usable, hours, seed, clip_seconds, gmd_dir)]
     clips.sort(key=lambda c: (c.kit.kit_id, c.clip))
     t1 = time.time()

@@ -17,14 +17,15 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy.signal import lfilter
 
-from .augment import augment, eq_tilt
+from .augment import augment, eq_tilt, peaking_eq
 from .kits import PREROLL, SR, Kit
 
 Event = Tuple[float, str, int]
 HATS_CHOKING = ("hihat_closed", "hihat_pedal")
 
 
-def _prep(sample: np.ndarray, pitch: float, decay: float, tilt: float) -> np.ndarray:
+def _prep(sample: np.ndarray, pitch: float, decay: float, tilt: float,
+          bells: Tuple[Tuple[float, float, float], ...] = ()) -> np.ndarray:
     if abs(pitch - 1.0) > 1e-3:
         n = int(len(sample) / pitch)
         sample = np.interp(np.arange(n) * pitch, np.arange(len(sample)), sample).astype(np.float32)
@@ -33,15 +34,37 @@ def _prep(sample: np.ndarray, pitch: float, decay: float, tilt: float) -> np.nda
         sample = sample * np.exp(-np.maximum(t - 0.03, 0) / decay).astype(np.float32)
     if abs(tilt) > 0.05:
         sample = eq_tilt(sample, tilt)
+    for freq, gain_db, q in bells:
+        sample = peaking_eq(sample, freq, gain_db, q)
     return sample.astype(np.float32)
 
 
 CYMBALS = ("hihat_closed", "hihat_pedal", "hihat_open", "ride", "ride_bell", "crash")
 
+WIDE_PITCH = {"drum": 0.23, "cymbal": 0.10}
+"""Half-width, in natural-log units, of the per-class pitch range at ``timbre`` 1
+(0.23: about ±4 semitones for kick, snare and toms; 0.10: ±1.7 for hi-hats and cymbals),
+against ±6 % (±1 semitone) otherwise."""
+
+
+def _wide_timbre(c: str, timbre: float, rng: np.random.Generator):
+    """A class's pitch factor and resonances for a clip rendered with ``timbre`` > 0.
+
+    Real kits differ from the training kits in tuning and in their shells' and
+    microphones' resonances; drawing both widely per clip and class keeps the
+    model from learning a class by one kit's exact spectrum.
+    """
+    half = timbre * WIDE_PITCH["cymbal" if c in CYMBALS else "drum"]
+    pitch = float(np.exp(rng.uniform(-half, half)))
+    bells = tuple((float(np.exp(rng.uniform(np.log(80.0), np.log(9000.0)))),
+                   float(rng.uniform(-9.0, 9.0) * timbre), float(rng.uniform(0.7, 2.5)))
+                  for _ in range(int(rng.integers(1, 3))))
+    return pitch, bells
+
 
 def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random.Generator,
                   vary: bool = True, bleed: bool = True,
-                  cymbal_db: float = 0.0) -> Tuple[np.ndarray, List[Event]]:
+                  cymbal_db: float = 0.0, timbre: float = 0.0) -> Tuple[np.ndarray, List[Event]]:
     """Mix the kit's samples at the event times.
 
     Parameters
@@ -59,6 +82,11 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
     cymbal_db : float
         Extra level of hi-hats and cymbals relative to the drums (negative:
         quieter, as in many real mixes).
+    timbre : float
+        0 (default) keeps the narrow per-class variation above; above 0 (up to 1)
+        each class also gets a wider pitch range (:data:`WIDE_PITCH`) and one or two
+        random resonances of up to ±9 dB x ``timbre`` (80 Hz - 9 kHz), drawn after
+        the usual parameters so that ``timbre`` 0 renders exactly as before.
 
     Returns
     -------
@@ -69,6 +97,7 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
     out = np.zeros(n + SR * 5, np.float32)
     classes = sorted({kit.resolve(c) for _, c, _ in events} - {None})
     prm: Dict[str, Tuple[float, float, float, float, int]] = {}
+    bells: Dict[str, Tuple[Tuple[float, float, float], ...]] = {}
     for c in classes:
         if vary:
             prm[c] = (float(rng.uniform(0.94, 1.06)), float(rng.choice([99.0, rng.uniform(0.15, 1.5)])),
@@ -79,6 +108,11 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
         if c in CYMBALS and cymbal_db:
             p = prm[c]
             prm[c] = (p[0], p[1], p[2], p[3] * float(10 ** (cymbal_db / 20)), p[4])
+    if vary and timbre > 0:
+        for c in classes:
+            pitch, bells[c] = _wide_timbre(c, timbre, rng)
+            p = prm[c]
+            prm[c] = (pitch, p[1], p[2], p[3], p[4])
     cache: Dict[int, np.ndarray] = {}
     played = []
     for t, c, v in sorted(events):
@@ -94,7 +128,7 @@ def render_events(kit: Kit, events: List[Event], duration: float, rng: np.random
         key = id(raw)
         s = cache.get(key)
         if s is None:
-            s = cache[key] = _prep(raw, pitch, decay, tilt)
+            s = cache[key] = _prep(raw, pitch, decay, tilt, bells.get(h, ()))
         start = int(round(t * SR)) - int(round(PREROLL / pitch))
         if start < 0:
             continue
@@ -192,7 +226,8 @@ def accompaniment(duration: float, tempo: float, rng: np.random.Generator) -> np
 def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, seed: int,
                 accomp_p: float = 0.85, augment_strength: float = 1.0, downbeat: float = 0.0,
                 record: bool = True, drums: bool = True,
-                accomp_db: Tuple[float, float] = (-10.0, 10.0)) -> Tuple[np.ndarray, List[Event], dict]:
+                accomp_db: Tuple[float, float] = (-10.0, 10.0),
+                timbre: float = 0.0) -> Tuple[np.ndarray, List[Event], dict]:
     """Render one training clip: drums, accompaniment, augmentation, record chain.
 
     Parameters
@@ -217,6 +252,8 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
     accomp_db : (float, float)
         Range of the accompaniment's level, RMS against the drums' RMS, in dB
         (uniform; the default -10 ... +10 is the shipped corpus's).
+    timbre : float
+        Wider per-class pitch and resonances (:func:`render_events`); 0 as shipped.
 
     Returns
     -------
@@ -231,7 +268,7 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
     cymbal_db = float(rng.uniform(-15, -4)) if rng.random() < 0.5 else 0.0
     info: Dict[str, Optional[float]] = {"accomp_db": None, "cymbal_db": round(cymbal_db, 1)}
     if drums:
-        x, labels = render_events(kit, events, duration, rng, cymbal_db=cymbal_db)
+        x, labels = render_events(kit, events, duration, rng, cymbal_db=cymbal_db, timbre=timbre)
         x, labels, aug = augment(x, labels, rng, augment_strength)
         info.update(aug)
     else:
