@@ -11,6 +11,11 @@ selection: the last epoch is the model; the Groove MIDI validation performances 
 ``bench/bench_beats.py`` scores are never trained on.
 A rerun resumes from the last epoch's checkpoint.
 
+``--extra-corpus corpus_loud`` (repeatable) adds another corpus's training clips
+(activations cached in ``--cache/extra-<name>``, as clip names repeat across corpora),
+with every tenth of them held out in the same way; the held-out figures are printed
+for the first corpus's clips (comparable with a run without extras) and for all.
+
 With ``--seeds 0,1,2`` one network is trained per seed (``OUT.seed0.pt``, ...; each
 resumable, and skipped when its state file says it is finished) and ``--out`` is their ensemble, whose
 activations are the mean of the members' (:func:`drumscribe.charts.beat_net.ensemble`).
@@ -29,6 +34,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", type=Path, default=Path("models/default.pt"))
     ap.add_argument("--cache", type=Path, default=Path("runs/beats/acts"))
     ap.add_argument("--out", type=Path, default=Path("runs/beats/beats.pt"))
+    ap.add_argument("--extra-corpus", type=Path, action="append", default=[],
+                    help="another corpus whose train split is trained on too (repeatable)")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--steps", type=int, default=100, help="steps per epoch")
     ap.add_argument("--hidden", type=int, default=24)
@@ -45,9 +52,15 @@ def main(argv=None) -> int:
     t0 = time.time()
     recs = beat_train.cache_activations(a.corpus, "train", a.model, a.cache)
     train, dev = beat_train.split_dev(recs)
+    dev_main = list(dev)
+    for extra in a.extra_corpus:
+        recs_x = beat_train.cache_activations(extra, "train", a.model, a.cache / f"extra-{extra.name}")
+        train_x, dev_x = beat_train.split_dev(recs_x)
+        train, dev = train + train_x, dev + dev_x
     print(f"training data: {beat_train.describe(train)}; held out: {beat_train.describe(dev)} "
           f"({time.time() - t0:.0f} s)", flush=True)
-    trained_on = f"{a.corpus}/train activations of {a.model.name} (every 10th clip held out)"
+    corpora = " + ".join(f"{c}/train" for c in [a.corpus, *a.extra_corpus])
+    trained_on = f"{corpora} activations of {a.model.name} (every 10th clip held out)"
     kw = dict(epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden, tempo_weight=a.tempo_weight,
               trained_on=trained_on, log=lambda m: print(m, flush=True))
     if a.seeds is None:
@@ -71,10 +84,12 @@ def main(argv=None) -> int:
                   flush=True)
         model = ensemble(members, f"{trained_on}; ensemble of seeds {','.join(map(str, seeds))}")
         beat_train.save_model(model, a.out)
-    for name, m in (("beat network", model), ("classic tracker", None)):
-        res = beat_train.evaluate_dev(m, dev)
-        print(f"held-out clips ({name}): {res['clips']:.0f}, tempo right {res['tempo_ok']:.1%}, "
-              f"beat F-measure {res['beat_f']:.3f}, downbeat F-measure {res['downbeat_f']:.3f}")
+    sets = [("", dev_main)] + ([(" of all corpora", dev)] if a.extra_corpus else [])
+    for label, clips in sets:
+        for name, m in (("beat network", model), ("classic tracker", None)):
+            res = beat_train.evaluate_dev(m, clips)
+            print(f"held-out clips{label} ({name}): {res['clips']:.0f}, tempo right {res['tempo_ok']:.1%}, "
+                  f"beat F-measure {res['beat_f']:.3f}, downbeat F-measure {res['downbeat_f']:.3f}")
     print(f"wrote {a.out} ({time.time() - t0:.0f} s)")
     return 0
 
