@@ -41,8 +41,8 @@ OCTAVE_MARGIN = 0.03
 names the tempo relative that fitted almost as well (classic tracker)."""
 NETWORK_OCTAVE_MARGIN = 0.5
 """The same with the beat network, whose scores include its log tempo probability (on the
-clips held out of its training, with the shipped drum model, it warns on 1 of 79 right
-tempos and 2 of 7 octave errors)."""
+clips held out of its training, with the shipped drum model and beat network, it warns
+on 2 of 81 right tempos and 1 of 5 wrong ones: ``scripts/tune_tempo_weights.py``)."""
 
 
 class TempoError(DrumscribeError):
@@ -305,13 +305,22 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
     if conf < LOW_CONFIDENCE:
         warnings.append(f"{who}beat tracking confidence is low ({conf:.2f} < {LOW_CONFIDENCE}): "
                         f"the chart's beat grid may be wrong; {fix}")
-    if tr.tempo.margin < (OCTAVE_MARGIN if tr.beat_activations is None else NETWORK_OCTAVE_MARGIN):
-        alt = _runner_up(tr.tempo)
-        if alt:
-            warnings.append(f"{who}the tempo ({bpm:.1f} BPM) is ambiguous: {alt:.1f} BPM fits almost "
-                            f"as well; if the chart feels twice too fast or too slow, pass --bpm "
-                            f"{alt:.1f} or --tempo-from a MIDI file")
+    alt = ambiguous_alternative(tr)
+    if alt:
+        warnings.append(f"{who}the tempo ({bpm:.1f} BPM) is ambiguous: {alt:.1f} BPM fits almost "
+                        f"as well; if the chart feels twice too fast or too slow, pass --bpm "
+                        f"{alt:.1f} or --tempo-from a MIDI file")
     return TempoMap(beats, 0, (numerator, 4), conf, "tracked", warnings)
+
+
+def ambiguous_alternative(tr) -> Optional[float]:
+    """The tempo relative (x2, /2, x3/2 ...) that fits almost as well as the tracked tempo of
+    ``tr`` (:class:`drumscribe.charts.beats.Tracked`), or None when the tempo is clear: its
+    score margin is at least :data:`NETWORK_OCTAVE_MARGIN` with the beat network,
+    :data:`OCTAVE_MARGIN` with the classic tracker. The chart warns when there is one."""
+    if tr.tempo.margin >= (OCTAVE_MARGIN if tr.beat_activations is None else NETWORK_OCTAVE_MARGIN):
+        return None
+    return _runner_up(tr.tempo)
 
 
 def _runner_up(est) -> Optional[float]:

@@ -8,7 +8,8 @@ For every weight of :data:`drumscribe.charts.beats.NETWORK_BACKBEAT_WEIGHT` list
 the tracker with the beat network runs over the clips held out of the beat network's
 training (every tenth clip of ``corpus/train``, as ``scripts/train_beats.py`` holds them
 out) and over ``corpus/val``, and prints tempo right (within 4 %), beat and downbeat
-F-measure (:func:`drumscribe.training.beat_train.evaluate_dev`). The drum model's
+F-measure (:func:`drumscribe.training.beat_train.evaluate_dev`), and on how many of the
+right and of the wrong tempos the chart would warn that the tempo is ambiguous. The drum model's
 activations are cached in ``--cache`` (the same cache as ``scripts/train_beats.py``),
 by clip name only: give every drum model a cache of its own.
 ``bench/bench_beats.py`` scores the chosen weight on its own clips.
@@ -41,8 +42,9 @@ def main(argv=None) -> int:
     val = beat_train.cache_activations(a.corpus, "val", a.model, a.cache)
     model = load_beat_model(a.beat_model)
     shipped = beats.NETWORK_BACKBEAT_WEIGHT
-    print("| backbeat weight | clips | tempo right | beat F-measure | downbeat F-measure |")
-    print("|---|---|---:|---:|---:|")
+    print("| backbeat weight | clips | tempo right | beat F-measure | downbeat F-measure | "
+          "ambiguity warning: right tempos | wrong tempos |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     try:
         for w in weights:
             beats.NETWORK_BACKBEAT_WEIGHT = w
@@ -51,7 +53,8 @@ def main(argv=None) -> int:
                 right = round(r["tempo_ok"] * r["clips"])
                 print(f"| {w:g}{' (shipped)' if w == shipped else ''} | {name} | "
                       f"{right} of {r['clips']:.0f} ({r['tempo_ok']:.1%}) | {r['beat_f']:.3f} | "
-                      f"{r['downbeat_f']:.3f} |", flush=True)
+                      f"{r['downbeat_f']:.3f} | {r['warned_right']:.0f} of {right} | "
+                      f"{r['warned_wrong']:.0f} of {r['clips'] - right:.0f} |", flush=True)
     finally:
         beats.NETWORK_BACKBEAT_WEIGHT = shipped
     return 0

@@ -256,13 +256,17 @@ def evaluate_dev(model: BeatModel, records: List[Dict], tol: float = 0.04) -> Di
     The records hold the summarised features, which stand in for activations
     of a class list with one class per group (``kick``, ``snare``, ``hihat``,
     ``toms``, ``cymbals``), so the tracker's onset strength sees the same groups.
+    ``warned_right`` and ``warned_wrong`` count the clips, of those with the tempo
+    right and wrong, on which the chart would warn that the tempo is ambiguous
+    (:func:`drumscribe.charts.tempo.ambiguous_alternative`).
     """
     import mir_eval
 
     from drumscribe.charts import beats as tracker
+    from drumscribe.charts.tempo import ambiguous_alternative
 
     classes = list(FEATURES[:-1])
-    ok, fs, ds = [], [], []
+    ok, fs, ds, warned = [], [], [], []
     for r in records:
         if not r["drums"] or r["beats"].size < 8:
             continue
@@ -271,15 +275,19 @@ def evaluate_dev(model: BeatModel, records: List[Dict], tol: float = 0.04) -> Di
             ok.append(False)
             fs.append(0.0)
             ds.append(0.0)
+            warned.append(False)
             continue
         bpm = 60.0 / float(np.median(np.diff(tr.beats)))
         ok.append(abs(bpm / r["tempo"] - 1) <= tol)
+        warned.append(bool(ambiguous_alternative(tr)))
         fs.append(float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(r["beats"], 0.0),
                                                 mir_eval.beat.trim_beats(tr.beats, 0.0))))
         ds.append(float(mir_eval.beat.f_measure(r["beats"][r["down"]], tr.beats[tr.bar_position == 0])))
     return {"clips": float(len(ok)), "tempo_ok": float(np.mean(ok)) if ok else 0.0,
             "beat_f": float(np.mean(fs)) if fs else 0.0,
-            "downbeat_f": float(np.mean(ds)) if ds else 0.0}
+            "downbeat_f": float(np.mean(ds)) if ds else 0.0,
+            "warned_right": float(sum(w for w, o in zip(warned, ok) if o)),
+            "warned_wrong": float(sum(w for w, o in zip(warned, ok) if not o))}
 
 
 def describe(records: List[Dict]) -> str:
