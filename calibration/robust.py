@@ -512,7 +512,7 @@ def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fal
 
 def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, seed: int = 0,
            core: Callable[[str], bool] = is_core, n_boot: int = DECISION_BOOT) -> Dict[str, str]:
-    """Per class, the simplest method that no more complex one beats for sure on held-out groups.
+    """Per class, the method that held-out groups favour; ties go to the simpler method.
 
     Simpler means fixed 0.5, then global, then per-class. Starting from the fixed
     0.5, a method replaces the one kept so far when its score on the pooled
