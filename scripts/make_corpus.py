@@ -37,6 +37,8 @@ def main(argv=None) -> int:
                     help="extract the MuldjordKit samples from a fetched snapshot of "
                          "github:sfzinstruments/DrumGizmo.MuldjordKit into --muldjord first")
     a = ap.parse_args(argv)
+    if not 0 <= a.timbre <= 2:
+        ap.error(f"--timbre {a.timbre:g}: use a strength from 0 (as the shipped corpus) to 2")
     from drumscribe.training.corpus import build_corpus
     from drumscribe.training.kits import MULDJORD_DIR, ensure_packages, registry
 
