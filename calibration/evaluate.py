@@ -18,7 +18,7 @@ from drumscribe.transcribe.config import Config
 from drumscribe.transcribe.pipeline import Postprocessor
 from drumscribe.transcribe.vocabulary import GROUPS, group_of, is_core
 
-from .metrics import count_matches
+from .metrics import count_matches, near
 from .sweep import onsets_by_class
 
 
@@ -67,6 +67,26 @@ class Evaluation:
     files: int = 0
 
 
+def _stage_outputs(items, thresholds: Optional[Mapping[str, float]], config: Optional[Config],
+                   postprocessor: Optional[Postprocessor], progress: bool = False):
+    """Per file: the classes, the ground truth restricted to them and the stage's onsets
+    per class (sorted), through ``postprocessor`` (built from ``config`` and the first
+    file's activations when None)."""
+    from tqdm import tqdm
+
+    from drumscribe.transcribe.annotations import read_annotations
+
+    pp = postprocessor
+    for item in tqdm(list(items), disable=not progress, leave=False, desc="evaluate"):
+        act = item.load()
+        if pp is None:
+            pp = Postprocessor(config or Config(), act.classes, act.model_fingerprint)
+        res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
+        classes = res.activations.classes
+        ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
+        yield classes, ann, onsets_by_class(res.onsets, classes)
+
+
 def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Optional[Config] = None,
              window: float = 0.05, postprocessor: Optional[Postprocessor] = None,
              progress: bool = False) -> Evaluation:
@@ -84,20 +104,8 @@ def evaluate(items, thresholds: Optional[Mapping[str, float]] = None, config: Op
         Matching tolerance in seconds.
     postprocessor : Postprocessor, optional
     """
-    from tqdm import tqdm
-
-    from drumscribe.transcribe.annotations import read_annotations
-
     ev = Evaluation()
-    pp = postprocessor
-    for item in tqdm(list(items), disable=not progress, leave=False, desc="evaluate"):
-        act = item.load()
-        if pp is None:
-            pp = Postprocessor(config or Config(), act.classes, act.model_fingerprint)
-        res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
-        classes = res.activations.classes
-        ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
-        est = onsets_by_class(res.onsets, classes)
+    for classes, ann, est in _stage_outputs(items, thresholds, config, postprocessor, progress):
         by_group_ref: Dict[str, List[np.ndarray]] = {}
         by_group_est: Dict[str, List[np.ndarray]] = {}
         for c in classes:
@@ -139,15 +147,6 @@ class HeardAs:
         return self.hits.get(ref, {}).get(out, 0) / n if n else float("nan")
 
 
-def _near(ref: np.ndarray, est: np.ndarray, window: float) -> np.ndarray:
-    """For each reference time, whether some estimate lies within ±``window``."""
-    if not est.size or not ref.size:
-        return np.zeros(ref.size, bool)
-    i = np.clip(np.searchsorted(est, ref), 1, est.size) - 1
-    j = np.clip(i + 1, 0, est.size - 1)
-    return (np.abs(est[i] - ref) <= window + 1e-9) | (np.abs(est[j] - ref) <= window + 1e-9)
-
-
 def heard_as(items, refs: Sequence[str], thresholds: Optional[Mapping[str, float]] = None,
              window: float = 0.05, postprocessor: Optional[Postprocessor] = None) -> HeardAs:
     """Which classes the stage outputs around the reference onsets of ``refs``.
@@ -164,23 +163,13 @@ def heard_as(items, refs: Sequence[str], thresholds: Optional[Mapping[str, float
     thresholds, window, postprocessor
         As for :func:`evaluate`.
     """
-    from drumscribe.transcribe.annotations import read_annotations
-
     out = HeardAs({c: 0 for c in refs}, {c: {} for c in refs})
-    pp = postprocessor
-    for item in items:
-        act = item.load()
-        if pp is None:
-            pp = Postprocessor(Config(), act.classes, act.model_fingerprint)
-        res = pp.run(act, thresholds=dict(thresholds) if thresholds else None)
-        classes = res.activations.classes
-        ann = read_annotations(item.annotation).restricted(classes, pp.config.postprocessing.class_groups)
-        est = {k: np.sort(v) for k, v in onsets_by_class(res.onsets, classes).items()}
+    for classes, ann, est in _stage_outputs(items, thresholds, None, postprocessor):
         for c in refs:
             r = np.sort(ann.times(c))
             out.support[c] += int(r.size)
             for k in classes:
-                n = int(_near(r, est[k], window).sum())
+                n = int(np.count_nonzero(near(r, est[k], window)))
                 if n:
                     out.hits[c][k] = out.hits[c].get(k, 0) + n
     return out

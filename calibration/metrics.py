@@ -291,6 +291,13 @@ def match_onsets(ref, est, window: float = 0.05) -> Tuple[np.ndarray, np.ndarray
     return _greedy_match(r, e, float(window))
 
 
+def near(ref: np.ndarray, est: np.ndarray, w: float) -> np.ndarray:
+    """For each time of ``ref``, whether some time of the sorted ``est`` lies within ±``w``."""
+    lo = np.searchsorted(est, ref - w, side="left")
+    hi = np.searchsorted(est, ref + w, side="right")
+    return hi > lo
+
+
 def _greedy_match(r: np.ndarray, e: np.ndarray, w: float) -> Tuple[np.ndarray, np.ndarray]:
     ri, ei = [], []
     i = j = 0

@@ -40,7 +40,8 @@ import numpy as np
 from drumscribe.plugins.peak_picking import candidate_peaks
 from drumscribe.transcribe.errors import DrumscribeError
 
-from .metrics import Curve, MetricError, _ap_from_cumulative, _greedy_match, _roc_auc_from_cumulative, frame_targets
+from .metrics import (Curve, MetricError, _ap_from_cumulative, _greedy_match, _roc_auc_from_cumulative,
+                      frame_targets, near)
 
 DEFAULT_BINS = 1 << 16
 """Histogram bins over [0, 1]: thresholds on a 1/65536 grid."""
@@ -643,9 +644,7 @@ def confusion(items: Iterable[Item], postprocessor, thresholds: Dict[str, float]
                 fb = false_alarms[cb]  # B's detections that match no B onset
                 if b == a or not fb.size:
                     continue
-                lo = np.searchsorted(fb, ru - window, side="left")
-                hi = np.searchsorted(fb, ru + window, side="right")
-                table[a, b] += int(np.count_nonzero(hi > lo))
+                table[a, b] += int(np.count_nonzero(near(ru, fb, window)))
     if classes is None:
         return [], np.zeros(0, np.int64), np.zeros((0, 0), np.int64)
     return classes, misses, table
