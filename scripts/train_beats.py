@@ -43,7 +43,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default=None,
                     help="comma-separated seeds: train one network per seed, --out is their ensemble")
     ap.add_argument("--tempo-weight", type=float, default=0.2, help="weight of the tempo loss")
+    ap.add_argument("--stretch", type=float, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                    help="time-stretch range of the training crops (factor > 1 slows down; "
+                         "default 0.8 1.25)")
     a = ap.parse_args(argv)
+    if a.stretch is not None and not (0.2 <= a.stretch[0] <= a.stretch[1] <= 5.0):
+        ap.error(f"--stretch {a.stretch[0]:g} {a.stretch[1]:g}: give LOW <= HIGH, both within 0.2 ... 5")
     import torch
 
     from drumscribe.training import beat_train
@@ -63,6 +68,9 @@ def main(argv=None) -> int:
     trained_on = f"{corpora} activations of {a.model.name} (every 10th clip held out)"
     kw = dict(epochs=a.epochs, steps_per_epoch=a.steps, hidden=a.hidden, tempo_weight=a.tempo_weight,
               trained_on=trained_on, log=lambda m: print(m, flush=True))
+    if a.stretch is not None:
+        kw["stretch"] = tuple(a.stretch)
+        kw["trained_on"] = f"{trained_on}; time stretch {a.stretch[0]:g}-{a.stretch[1]:g}"
     if a.seeds is None:
         model = beat_train.train(train, seed=a.seed, out=a.out, **kw)
     else:

@@ -129,6 +129,14 @@ def test_clip_beats_and_training_examples():
         assert 0.8 * 50 - 1 <= period <= 1.25 * 50 + 1
         assert 6000.0 / tempo == pytest.approx(period, abs=1.0)  # the tempo target follows the stretch
         assert set(np.flatnonzero(ys[:, 1] == 1.0)) <= set(on)
+    # a wider stretch range reaches tempi the default never does, and the tempo target follows
+    periods = []
+    for _ in range(40):
+        xs, ys, tempo = beat_train.make_example(rec, 800, rng, (0.6, 1.6))
+        on = np.flatnonzero(ys[:, 0] == 1.0)
+        periods.append(np.median(np.diff(on)))
+        assert 6000.0 / tempo == pytest.approx(periods[-1], abs=1.0)
+    assert 0.6 * 50 - 1 <= min(periods) < 0.8 * 50 - 1 and 1.25 * 50 + 1 < max(periods) <= 1.6 * 50 + 1
 
 
 def test_tempo_loss_is_lowest_at_the_true_tempo():

@@ -5,8 +5,8 @@ Every corpus clip knows its beats: a constant tempo and the time of a downbeat
 4/4 grid. The network learns from the drum model's own activations of the training
 clips, so it sees what the tracker will see at run time, made harder on purpose:
 
-- time stretch by 0.8-1.25 (resampling the activations and the beat grid), so the
-  tempo distribution of the corpus is not all it knows;
+- time stretch, by default by 0.8-1.25 (``stretch``; resampling the activations and the
+  beat grid), so the tempo distribution of the corpus is not all it knows;
 - per-group gain (0.4-1.2), dropped groups (each 15 %), additive noise and false
   hits, so sparse and noisy drums are familiar;
 - accompaniment-only clips with no beat targets, so activations of no drums give
@@ -93,11 +93,23 @@ def _targets(times: np.ndarray, n: int, fps: float) -> np.ndarray:
     return y
 
 
-def make_example(rec: Dict, frames: int, rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray, float]:
+STRETCH = (0.8, 1.25)
+"""Default range of the time stretch (a factor >1 slows the clip down), drawn log-uniformly."""
+
+
+def make_example(rec: Dict, frames: int, rng: np.random.Generator,
+                 stretch_range: Tuple[float, float] = STRETCH) -> Tuple[np.ndarray, np.ndarray, float]:
     """One augmented crop: inputs (frames, n_features), targets (frames, 2) and the
-    crop's tempo (BPM after the stretch; 0 without drums)."""
+    crop's tempo (BPM after the stretch; 0 without drums).
+
+    ``stretch_range``: the clip is slowed down by a factor drawn log-uniformly from
+    it (below 1: sped up); a wider range than the default shows every groove at more
+    tempi, so that the tempo must be read from the pattern (where the snare and kick
+    sit) more than from how fast the hits come.
+    """
     x, fps = rec["values"], rec["fps"]
-    stretch = float(np.exp(rng.uniform(np.log(0.8), np.log(1.25))))  # >1: slower
+    lo_s, hi_s = stretch_range
+    stretch = float(np.exp(rng.uniform(np.log(lo_s), np.log(hi_s))))  # >1: slower
     n_src = x.shape[0]
     n_new = int(n_src * stretch)
     a = int(rng.integers(0, n_new - frames + 1)) if n_new > frames else 0
@@ -153,12 +165,14 @@ def _tempo_loss(logits: torch.Tensor, tempi) -> torch.Tensor:
 def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, batch: int = 16,
           frames: int = 1500, hidden: int = 24, lr: float = 3e-3, seed: int = 0,
           pos_weight: float = 1.0, tempo_weight: float = 0.1,
-          log=print, out: Optional[Path] = None, trained_on: str = "") -> BeatModel:
+          stretch: Tuple[float, float] = STRETCH, log=print, out: Optional[Path] = None, trained_on: str = "") -> BeatModel:
     """Train a :class:`BeatNet` for a fixed number of steps (no model selection).
 
     ``pos_weight`` 1 keeps the outputs calibrated probabilities: a larger one
     lifts every output, the off-beats' too, and the DBN then prefers twice the
     tempo (each off-beat above 1/16 pays its way as a beat).
+
+    ``stretch``: the time-stretch range of :func:`make_example`.
 
     Checkpoints ``out`` (the model) and ``out.with_suffix('.state')`` (optimiser) at
     every epoch; a rerun with the same ``out`` resumes from the last epoch.
@@ -190,7 +204,7 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
             xs, ys, ts = [], [], []
             for _ in range(batch):
                 pool = other if other and rng.random() < 0.06 else drum_recs
-                x, y, t = make_example(pool[int(rng.integers(len(pool)))], frames, rng)
+                x, y, t = make_example(pool[int(rng.integers(len(pool)))], frames, rng, stretch)
                 xs.append(x)
                 ys.append(y)
                 ts.append(t)
