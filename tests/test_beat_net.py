@@ -137,6 +137,18 @@ def test_clip_beats_and_training_examples():
         periods.append(np.median(np.diff(on)))
         assert 6000.0 / tempo == pytest.approx(periods[-1], abs=1.0)
     assert 0.6 * 50 - 1 <= min(periods) < 0.8 * 50 - 1 and 1.25 * 50 + 1 < max(periods) <= 1.6 * 50 + 1
+    # with a tempo range the stretch is clipped to it: 120 BPM never goes past 150 or under 100
+    tempi = [beat_train.make_example(rec, 800, rng, (0.5, 2.0), (100.0, 150.0))[2] for _ in range(40)]
+    assert 100.0 - 1e-6 <= min(tempi) and max(tempi) <= 150.0 + 1e-6
+    assert min(tempi) == pytest.approx(100.0) and max(tempi) == pytest.approx(150.0)
+
+
+def test_tempo_loss_leaves_out_tempi_far_outside_the_bins():
+    logits = torch.zeros((3, BN.tempo_bins().size))
+    assert torch.isfinite(beat_train._tempo_loss(logits, [120.0, 900.0, 0.0]))
+    assert float(beat_train._tempo_loss(logits, [900.0, 0.0])) == 0.0
+    assert float(beat_train._tempo_loss(logits, [120.0, 900.0])) == pytest.approx(
+        float(beat_train._tempo_loss(logits[:1], [120.0])))
 
 
 def test_tempo_loss_is_lowest_at_the_true_tempo():

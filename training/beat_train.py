@@ -98,18 +98,23 @@ STRETCH = (0.8, 1.25)
 
 
 def make_example(rec: Dict, frames: int, rng: np.random.Generator,
-                 stretch_range: Tuple[float, float] = STRETCH) -> Tuple[np.ndarray, np.ndarray, float]:
+                 stretch_range: Tuple[float, float] = STRETCH,
+                 tempo_range: Optional[Tuple[float, float]] = None) -> Tuple[np.ndarray, np.ndarray, float]:
     """One augmented crop: inputs (frames, n_features), targets (frames, 2) and the
     crop's tempo (BPM after the stretch; 0 without drums).
 
     ``stretch_range``: the clip is slowed down by a factor drawn log-uniformly from
     it (below 1: sped up); a wider range than the default shows every groove at more
     tempi, so that the tempo must be read from the pattern (where the snare and kick
-    sit) more than from how fast the hits come.
+    sit) more than from how fast the hits come. ``tempo_range`` (BPM): the stretch is
+    clipped so that the crop's tempo stays inside it (a 190 BPM groove sped up by 1/0.6
+    is no song; None, the default, does not clip).
     """
     x, fps = rec["values"], rec["fps"]
     lo_s, hi_s = stretch_range
     stretch = float(np.exp(rng.uniform(np.log(lo_s), np.log(hi_s))))  # >1: slower
+    if tempo_range is not None and rec.get("tempo"):
+        stretch = float(np.clip(stretch, rec["tempo"] / tempo_range[1], rec["tempo"] / tempo_range[0]))
     n_src = x.shape[0]
     n_new = int(n_src * stretch)
     a = int(rng.integers(0, n_new - frames + 1)) if n_new > frames else 0
@@ -154,10 +159,14 @@ def _tempo_loss(logits: torch.Tensor, tempi) -> torch.Tensor:
     """Cross-entropy of the tempo output against a target smeared over +-2 % (crops
     without drums are left out)."""
     keep = [i for i, t in enumerate(tempi) if t > 0]
+    if keep:
+        target = np.exp(-0.5 * ((_BINS[None, :] - np.log(np.asarray([tempi[i] for i in keep]))[:, None])
+                                / 0.01) ** 2)
+        inside = target.sum(axis=1) > 1e-12  # far outside the bins: no tempo target
+        keep = [i for i, ok in zip(keep, inside) if ok]
+        target = target[inside]
     if not keep:
         return logits.sum() * 0.0
-    target = np.exp(-0.5 * ((_BINS[None, :] - np.log(np.asarray([tempi[i] for i in keep]))[:, None])
-                            / 0.01) ** 2)
     target = torch.from_numpy((target / target.sum(axis=1, keepdims=True)).astype(np.float32))
     return -(target * torch.log_softmax(logits[keep], dim=1)).sum(dim=1).mean()
 
@@ -172,7 +181,10 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
     lifts every output, the off-beats' too, and the DBN then prefers twice the
     tempo (each off-beat above 1/16 pays its way as a beat).
 
-    ``stretch``: the time-stretch range of :func:`make_example`.
+    ``stretch``: the time-stretch range of :func:`make_example`; any other than the
+    default also keeps every crop's tempo within the tempo output's bins
+    (:func:`drumscribe.charts.beat_net.tempo_bins`; the default run, which trained
+    ``models/beats.pt``, does not).
 
     Checkpoints ``out`` (the model) and ``out.with_suffix('.state')`` (optimiser) at
     every epoch; a rerun with the same ``out`` resumes from the last epoch.
@@ -195,6 +207,8 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
         log(f"resumed at epoch {start}")
     pos_w = torch.tensor([pos_weight, pos_weight])
     loss_fn = nn.BCEWithLogitsLoss(reduction="none", pos_weight=pos_w)
+    bins = tempo_bins()
+    keep_in = None if tuple(stretch) == STRETCH else (float(bins[0]), float(bins[-1]))
     drum_recs = [r for r in records if r["drums"]]
     other = [r for r in records if not r["drums"]]
     for ep in range(start, epochs):
@@ -204,7 +218,7 @@ def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, bat
             xs, ys, ts = [], [], []
             for _ in range(batch):
                 pool = other if other and rng.random() < 0.06 else drum_recs
-                x, y, t = make_example(pool[int(rng.integers(len(pool)))], frames, rng, stretch)
+                x, y, t = make_example(pool[int(rng.integers(len(pool)))], frames, rng, stretch, keep_in)
                 xs.append(x)
                 ys.append(y)
                 ts.append(t)
