@@ -21,7 +21,9 @@ Printed per clip and in total:
   piece the tempo in its name (country-120 ...) against the median period;
 - ``x2``: the same, but twice or half the true tempo also counts (how many of the
   wrong tempi are octave errors);
-- ``markers``: tempo events the chart would get (1 for a steady song).
+- ``markers``: tempo events the chart would get (1 for a steady song);
+- ``tempo warning``: the chart warns that the tempo is ambiguous or may be off by an
+  octave (counted in the table for the right and for the wrong tempos).
 
 Goal (issue 12): tempo ok on >= 95 % of the rendered clips and on every ENST
 piece with a tempo in its name, beat F-measure >= 0.90 on the rendered clips.
@@ -290,13 +292,16 @@ def evaluate(rows, cache, transcriber, verbose=True, beat_model="default"):
             est = tm.beats[(tm.beats > 0) & (tm.beats <= act.duration)]
             f = mir_eval.beat.f_measure(ref, mir_eval.beat.trim_beats(est, 0.0))
         markers = len(tm.tempo_changes())
+        warned = any("ambiguous" in w or "off by an octave" in w for w in tm.warnings)
         res = {"name": row["name"], "kind": row["kind"], "true": row["tempo"], "got": bpm,
-               "ok": bool(ok), "octave_ok": bool(octave), "F": f, "markers": markers, "confidence": tm.confidence}
+               "ok": bool(ok), "octave_ok": bool(octave), "F": f, "markers": markers, "confidence": tm.confidence,
+               "warned": warned}
         out.append(res)
         if verbose:
             fs = "  -  " if f is None else f"{f:.3f}"
             print(f"{row['name']:48s} {row['kind']:14s} true {row['tempo']:6.1f} got {bpm:6.1f} "
-                  f"{'ok ' if ok else ('x2 ' if octave else 'BAD')} F {fs} markers {markers:2d} conf {tm.confidence:.2f}",
+                  f"{'ok ' if ok else ('x2 ' if octave else 'BAD')} F {fs} markers {markers:2d} conf {tm.confidence:.2f}"
+                  + (" tempo warning" if warned else ""),
                   flush=True)
     return out
 
@@ -352,8 +357,9 @@ def main(argv=None):
         enst = (evaluate(enst_pieces(Path(args.enst)), cache, transcriber, beat_model=bm)
                 if Path(args.enst).is_dir() else [])
         results[label] = (rendered, enst)
-    print("\n| tracker | set | songs | tempo right | right up to x2 or /2 | beat F-measure | one tempo marker |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("\n| tracker | set | songs | tempo right | right up to x2 or /2 | beat F-measure | one tempo marker "
+          "| tempo warning: right tempos | wrong tempos |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, (rendered, enst) in results.items():
         sets = (("rendered, constant tempo", [r for r in rendered if r["kind"] == "constant"]),
                 ("rendered, changing tempo", [r for r in rendered if r["kind"] not in ("constant", "GMD")]),
@@ -368,7 +374,9 @@ def main(argv=None):
             print(f"| {label} | {name} | {len(rs)} | {np.mean([r['ok'] for r in rs]):.1%} | "
                   f"{np.mean([r['octave_ok'] for r in rs]):.1%} | "
                   + (f"{np.mean(f):.3f}" if f else "-") + " | "
-                  + (f"{np.mean([m == 1 for m in steady]):.1%}" if steady else "-") + " |")
+                  + (f"{np.mean([m == 1 for m in steady]):.1%}" if steady else "-") + " | "
+                  + f"{sum(r['warned'] for r in rs if r['ok'])} of {sum(r['ok'] for r in rs)} | "
+                  + f"{sum(r['warned'] for r in rs if not r['ok'])} of {sum(not r['ok'] for r in rs)} |")
     if args.json:
         Path(args.json).write_text(json.dumps({k: r + e for k, (r, e) in results.items()}, indent=1))
     return 0

@@ -45,6 +45,11 @@ clips held out of its training, with the shipped drum model and beat network, it
 on 2 of 81 right tempos and 1 of 5 wrong ones: ``scripts/tune_tempo_weights.py``)."""
 
 
+OCTAVE_TOLERANCE = 0.04
+"""How close to twice or half the tracked tempo another reading must be to count as its
+octave (:func:`second_opinion`)."""
+
+
 class TempoError(DrumscribeError):
     """A tempo option or tempo source file is invalid."""
 
@@ -306,10 +311,15 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
         warnings.append(f"{who}beat tracking confidence is low ({conf:.2f} < {LOW_CONFIDENCE}): "
                         f"the chart's beat grid may be wrong; {fix}")
     alt = ambiguous_alternative(tr)
+    other = None if alt else second_opinion(tr, oss)
     if alt:
         warnings.append(f"{who}the tempo ({bpm:.1f} BPM) is ambiguous: {alt:.1f} BPM fits almost "
                         f"as well; if the chart feels twice too fast or too slow, pass --bpm "
                         f"{alt:.1f} or --tempo-from a MIDI file")
+    elif other:
+        warnings.append(f"{who}the tempo ({bpm:.1f} BPM) may be off by an octave: the drums' onset "
+                        f"strength alone reads {other:.1f} BPM; if the chart feels twice too fast or "
+                        f"too slow, pass --bpm {other:.1f} or --tempo-from a MIDI file")
     return TempoMap(beats, 0, (numerator, 4), conf, "tracked", warnings)
 
 
@@ -321,6 +331,27 @@ def ambiguous_alternative(tr) -> Optional[float]:
     if tr.tempo.margin >= (OCTAVE_MARGIN if tr.beat_activations is None else NETWORK_OCTAVE_MARGIN):
         return None
     return _runner_up(tr.tempo)
+
+
+def second_opinion(tr, oss) -> Optional[float]:
+    """The classic tracker's tempo when it is twice or half the beat network's, else None.
+
+    ``tr`` is a :class:`drumscribe.charts.beats.Tracked` made with the beat network
+    (None is returned for the classic tracker's own), ``oss`` the song's
+    :class:`drumscribe.charts.beats.OnsetStrength`. The classic tempo score
+    (:func:`drumscribe.charts.beats.estimate_tempo`, milliseconds for a song) reads
+    the octave from the onset strength alone, the network from what it learned on
+    rendered songs; on real mixes they disagree where the network is wrong
+    (``docs/charts.md``), so the chart warns with the other reading.
+    """
+    if tr.beat_activations is None or tr.beats.size < 2:
+        return None
+    bpm = 60.0 / float(np.median(np.diff(tr.beats)))
+    other = float(beat_tracker.estimate_tempo(oss).bpm)
+    for r in (2.0, 0.5):
+        if abs(other / (bpm * r) - 1) <= OCTAVE_TOLERANCE:
+            return other
+    return None
 
 
 def _runner_up(est) -> Optional[float]:

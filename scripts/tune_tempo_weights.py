@@ -9,7 +9,8 @@ the tracker with the beat network runs over the clips held out of the beat netwo
 training (every tenth clip of ``corpus/train``, as ``scripts/train_beats.py`` holds them
 out) and over ``corpus/val``, and prints tempo right (within 4 %), beat and downbeat
 F-measure (:func:`drumscribe.training.beat_train.evaluate_dev`), and on how many of the
-right and of the wrong tempos the chart would warn that the tempo is ambiguous. The drum model's
+right and of the wrong tempos the chart would warn that the tempo is ambiguous, and on how
+many (without that warning) that the classic tempo score reads twice or half the tempo. The drum model's
 activations are cached in ``--cache`` (the same cache as ``scripts/train_beats.py``),
 by clip name only: give every drum model a cache of its own.
 ``bench/bench_beats.py`` scores the chosen weight on its own clips.
@@ -43,8 +44,8 @@ def main(argv=None) -> int:
     model = load_beat_model(a.beat_model)
     shipped = beats.NETWORK_BACKBEAT_WEIGHT
     print("| backbeat weight | clips | tempo right | beat F-measure | downbeat F-measure | "
-          "ambiguity warning: right tempos | wrong tempos |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "ambiguity warning: right tempos | wrong tempos | octave warning: right tempos | wrong tempos |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for w in weights:
             beats.NETWORK_BACKBEAT_WEIGHT = w
@@ -54,7 +55,9 @@ def main(argv=None) -> int:
                 print(f"| {w:g}{' (shipped)' if w == shipped else ''} | {name} | "
                       f"{right} of {r['clips']:.0f} ({r['tempo_ok']:.1%}) | {r['beat_f']:.3f} | "
                       f"{r['downbeat_f']:.3f} | {r['warned_right']:.0f} of {right} | "
-                      f"{r['warned_wrong']:.0f} of {r['clips'] - right:.0f} |", flush=True)
+                      f"{r['warned_wrong']:.0f} of {r['clips'] - right:.0f} | "
+                      f"{r['second_right']:.0f} of {right} | {r['second_wrong']:.0f} of "
+                      f"{r['clips'] - right:.0f} |", flush=True)
     finally:
         beats.NETWORK_BACKBEAT_WEIGHT = shipped
     return 0

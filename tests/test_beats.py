@@ -142,6 +142,43 @@ def test_low_confidence_warning_names_the_song_and_the_fix():
     assert warn[0].startswith("free.wav: ") and "--bpm" in warn[0] and "--tempo-from" in warn[0]
 
 
+def halftime_notes(bpm, n_beats, start=2.0):
+    """A halftime groove: eighth hi-hats, kick on 1, snare on 3 (once a bar)."""
+    p, notes = 60.0 / bpm, []
+    for i in range(n_beats):
+        b = start + i * p
+        notes += [(b, "hihat_closed", 90), (b + p / 2, "hihat_closed", 70)]
+        if i % 4 in (0, 2):
+            notes.append((b, "kick" if i % 4 == 0 else "snare_head", 110))
+        if i % 8 == 7:
+            notes.append((b + p / 2, "kick", 100))
+    return notes
+
+
+def test_octave_warning_when_the_onset_strength_reads_twice_the_tempo():
+    from drumscribe.charts.tempo import second_opinion
+
+    # a halftime groove: the beat network reads 70 BPM, the onset strength alone 140
+    notes = halftime_notes(70.0, 40)
+    v, classes = activations(notes, 40 * 60 / 70.0 + 4.0)
+    tm = track_tempo(v, classes, FPS, onset_times=[t for t, _, _ in notes], song="half.wav")
+    assert tm.tempo_changes()[0][1] == pytest.approx(70.0, rel=0.01)
+    warn = [w for w in tm.warnings if "off by an octave" in w]
+    assert len(warn) == 1 and warn[0].startswith("half.wav: the tempo (70.0 BPM)")
+    other = float(warn[0].split("pass --bpm ")[1].split()[0])
+    assert other == pytest.approx(140.0, rel=0.02) and "--tempo-from" in warn[0]
+    # the classic tracker's own map has no second opinion to give
+    oss = B.onset_strength(v.astype(np.float64), classes, FPS)
+    classic = B.track(v.astype(np.float64), classes, FPS, beat_model=None)
+    assert classic is not None and second_opinion(classic, oss) is None
+    # a rock groove: both read 104, no octave warning
+    beats, notes = groove_notes(104.0, 64)
+    v, classes = activations(notes, beats[-1] + 2)
+    tm = track_tempo(v, classes, FPS, onset_times=[t for t, _, _ in notes])
+    assert tm.tempo_changes()[0][1] == pytest.approx(104.0, rel=0.01)
+    assert not [w for w in tm.warnings if "octave" in w or "ambiguous" in w]
+
+
 # --- rendered songs, the model's own activations -----------------------------------
 
 

@@ -286,28 +286,35 @@ def evaluate_dev(model: BeatModel, records: List[Dict], tol: float = 0.04) -> Di
     ``toms``, ``cymbals``), so the tracker's onset strength sees the same groups.
     ``warned_right`` and ``warned_wrong`` count the clips, of those with the tempo
     right and wrong, on which the chart would warn that the tempo is ambiguous
-    (:func:`drumscribe.charts.tempo.ambiguous_alternative`).
+    (:func:`drumscribe.charts.tempo.ambiguous_alternative`); ``second_right`` and
+    ``second_wrong`` those on which, without that warning, it would warn that the
+    classic tempo score reads twice or half the tempo
+    (:func:`drumscribe.charts.tempo.second_opinion`).
     """
     import mir_eval
 
     from drumscribe.charts import beats as tracker
-    from drumscribe.charts.tempo import ambiguous_alternative
+    from drumscribe.charts.tempo import ambiguous_alternative, second_opinion
 
     classes = list(FEATURES[:-1])
-    ok, fs, ds, warned = [], [], [], []
+    ok, fs, ds, warned, second = [], [], [], [], []
     for r in records:
         if not r["drums"] or r["beats"].size < 8:
             continue
-        tr = tracker.track(r["values"][:, :-1].astype(np.float64), classes, r["fps"], beat_model=model)
+        values = r["values"][:, :-1].astype(np.float64)
+        tr = tracker.track(values, classes, r["fps"], beat_model=model)
         if tr is None:
             ok.append(False)
             fs.append(0.0)
             ds.append(0.0)
             warned.append(False)
+            second.append(False)
             continue
         bpm = 60.0 / float(np.median(np.diff(tr.beats)))
         ok.append(abs(bpm / r["tempo"] - 1) <= tol)
         warned.append(bool(ambiguous_alternative(tr)))
+        second.append(not warned[-1] and bool(second_opinion(tr, tracker.onset_strength(values, classes,
+                                                                                        r["fps"]))))
         fs.append(float(mir_eval.beat.f_measure(mir_eval.beat.trim_beats(r["beats"], 0.0),
                                                 mir_eval.beat.trim_beats(tr.beats, 0.0))))
         ds.append(float(mir_eval.beat.f_measure(r["beats"][r["down"]], tr.beats[tr.bar_position == 0])))
@@ -315,7 +322,9 @@ def evaluate_dev(model: BeatModel, records: List[Dict], tol: float = 0.04) -> Di
             "beat_f": float(np.mean(fs)) if fs else 0.0,
             "downbeat_f": float(np.mean(ds)) if ds else 0.0,
             "warned_right": float(sum(w for w, o in zip(warned, ok) if o)),
-            "warned_wrong": float(sum(w for w, o in zip(warned, ok) if not o))}
+            "warned_wrong": float(sum(w for w, o in zip(warned, ok) if not o)),
+            "second_right": float(sum(w for w, o in zip(second, ok) if o)),
+            "second_wrong": float(sum(w for w, o in zip(second, ok) if not o))}
 
 
 def describe(records: List[Dict]) -> str:
