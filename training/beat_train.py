@@ -174,7 +174,8 @@ def _tempo_loss(logits: torch.Tensor, tempi) -> torch.Tensor:
 def train(records: List[Dict], epochs: int = 30, steps_per_epoch: int = 100, batch: int = 16,
           frames: int = 1500, hidden: int = 24, lr: float = 3e-3, seed: int = 0,
           pos_weight: float = 1.0, tempo_weight: float = 0.1,
-          stretch: Tuple[float, float] = STRETCH, log=print, out: Optional[Path] = None, trained_on: str = "") -> BeatModel:
+          stretch: Tuple[float, float] = STRETCH, log=print, out: Optional[Path] = None,
+          trained_on: str = "") -> BeatModel:
     """Train a :class:`BeatNet` for a fixed number of steps (no model selection).
 
     ``pos_weight`` 1 keeps the outputs calibrated probabilities: a larger one
