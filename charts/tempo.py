@@ -46,8 +46,9 @@ on 2 of 81 right tempos and 1 of 5 wrong ones: ``scripts/tune_tempo_weights.py``
 
 
 OCTAVE_TOLERANCE = 0.04
-"""How close to twice or half the tracked tempo another reading must be to count as its
-octave (:func:`second_opinion`)."""
+"""How close (log ratio, about 4 %) to twice or half the tracked tempo another reading must
+be to count as its octave (:func:`second_opinion`, through
+:func:`drumscribe.charts.beats.near_tempo`)."""
 
 
 class TempoError(DrumscribeError):
@@ -348,10 +349,8 @@ def second_opinion(tr, oss) -> Optional[float]:
         return None
     bpm = 60.0 / float(np.median(np.diff(tr.beats)))
     other = float(beat_tracker.estimate_tempo(oss).bpm)
-    for r in (2.0, 0.5):
-        if abs(other / (bpm * r) - 1) <= OCTAVE_TOLERANCE:
-            return other
-    return None
+    octave = beat_tracker.near_tempo(np.array([2.0 * bpm, 0.5 * bpm]), other, OCTAVE_TOLERANCE)
+    return other if octave.any() else None
 
 
 def _runner_up(est) -> Optional[float]:
