@@ -166,3 +166,52 @@ def test_accompaniment_level_range_is_an_option(tmp_path):
     levels = [render_clip(kit, ev, 6.0, tempo, s, accomp_p=1.0, downbeat=down, record=False,
                           accomp_db=(8.0, 22.0))[2]["accomp_db"] for s in range(6)]
     assert all(8.0 <= v <= 22.0 for v in levels) and max(levels) - min(levels) > 3
+
+
+def _strum_kit(folder, chords=("Amajor", "Dminor"), sr=96000):
+    """A tiny strum kit laid out as Hydrogen's belofilms_GuitarStrums (96 kHz stereo flac):
+    a plain strum, a down and an up stroke per chord, each a decaying chord of partials."""
+    folder.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(0.6 * sr)) / sr
+    for i, chord in enumerate(chords):
+        for stroke in ("", "_DOWN", "_UP"):
+            f0 = 110.0 * (1 + 0.25 * i) * (1.5 if stroke == "_UP" else 1.0)
+            x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in (1, 2, 3, 5)) * np.exp(-t / 0.2) * 0.3
+            sf.write(folder / f"{chord}{stroke}_00.flac", np.stack([x, x], 1), sr, subtype="PCM_24")
+    return folder
+
+
+def test_recorded_strums_play_on_the_beat_grid(tmp_path):
+    from drumscribe.training.strums import SR as STRUM_SR, load_strums, strum_part
+
+    folder = str(_strum_kit(tmp_path / "strums"))
+    kit = load_strums(folder)
+    assert sorted(kit) == ["Amajor", "Dminor"] and all(len(v["up"]) == 1 and len(v["down"]) == 2 for v in kit.values())
+    assert len(kit["Amajor"]["up"][0]) == int(0.6 * STRUM_SR)  # resampled from 96 kHz
+    x, onsets = strum_part(8.0, 120.0, np.random.default_rng(2), downbeat=0.1, folder=folder)
+    y, again = strum_part(8.0, 120.0, np.random.default_rng(2), downbeat=0.1, folder=folder)
+    assert np.array_equal(x, y) and onsets == again and len(x) == 8 * STRUM_SR
+    # every strum starts on the eighth-note grid from the downbeat (humanised by a few ms)
+    offs = [((t - 0.1) / 0.25) % 1 for t in onsets]
+    assert len(onsets) >= 16 and max(min(o, 1 - o) for o in offs) * 0.25 < 0.03
+    # and is heard there: the audio rises at each onset
+    for t in onsets[:10]:
+        i = int(t * STRUM_SR)
+        before = np.abs(x[max(0, i - 2000):max(1, i - 200)]).mean() if i > 2000 else 0.0
+        assert np.abs(x[i + 100:i + 2000]).mean() > before
+    with pytest.raises(FileNotFoundError, match="hydrogen-drumkits-effects"):
+        load_strums(str(tmp_path / "absent"))
+
+
+@needs_fluid
+def test_strums_join_the_accompaniment_only_when_asked(tmp_path, monkeypatch):
+    from drumscribe.training import strums as recorded
+    from drumscribe.training.accompaniment import music
+
+    monkeypatch.setattr(recorded, "STRUM_DIR", _strum_kit(tmp_path / "strums"))
+    a, roles = music(6.0, 100.0, np.random.default_rng(4), 0.2)
+    b, same = music(6.0, 100.0, np.random.default_rng(4), 0.2, strums=0.0)
+    assert np.array_equal(a, b) and roles == same and "real_strum" not in roles  # as shipped, draw for draw
+    c, with_strums = music(6.0, 100.0, np.random.default_rng(4), 0.2, strums=1.0)
+    assert with_strums[-1] == "real_strum" and with_strums[:-1] == roles
+    assert not np.allclose(a, c) and np.sqrt(np.mean(c ** 2)) == pytest.approx(0.1, rel=1e-3)

@@ -289,8 +289,21 @@ def effects(role: str, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def music(duration: float, tempo: float, rng: np.random.Generator, downbeat: float = 0.0,
           kick_times: Optional[Sequence[float]] = None,
-          soundfonts: Sequence[str] = SOUNDFONTS) -> Tuple[np.ndarray, List[str]]:
+          soundfonts: Sequence[str] = SOUNDFONTS, strums: float = 0.0) -> Tuple[np.ndarray, List[str]]:
     """Arrange, render and mix an accompaniment.
+
+    Parameters
+    ----------
+    duration, tempo : float
+    rng : np.random.Generator
+    downbeat : float
+    kick_times : sequence of float, optional
+    soundfonts : sequence of str
+    strums : float
+        Probability of one more part, a recorded acoustic guitar strumming
+        (:mod:`drumscribe.training.strums`), put through a guitar's effects. At 0
+        (the shipped corpus) no random number is drawn for it, so the result is
+        as before.
 
     Returns
     -------
@@ -314,7 +327,17 @@ def music(duration: float, tempo: float, rng: np.random.Generator, downbeat: flo
         if part.role == "pad":
             level *= 0.5
         mix[: len(x)] += x * (level / r)
+    roles = [p.role for p in parts]
+    if strums > 0 and rng.random() < strums:
+        from . import strums as recorded
+
+        x, _ = recorded.strum_part(duration, tempo, rng, downbeat, folder=str(recorded.STRUM_DIR))
+        x = effects("dist_guitar" if rng.random() < 0.35 else "clean_guitar", x, rng)
+        r = float(np.sqrt(np.mean(x ** 2)))
+        if r > 1e-6:
+            mix[: len(x)] += x[:n] * (float(10 ** (rng.uniform(-4, 2) / 20)) / r)
+            roles.append("real_strum")
     r = float(np.sqrt(np.mean(mix ** 2)))
     if r > 0:
         mix *= 0.1 / r
-    return mix, [p.role for p in parts]
+    return mix, roles

@@ -66,6 +66,7 @@ class ClipSpec:
     drums: bool = True
     accomp_db: Tuple[float, float] = (-10.0, 10.0)
     timbre: float = 0.0
+    strums: float = 0.0
 
 
 def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_seconds: float = 20.0,
@@ -147,7 +148,9 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
     if done.exists() and (d / f"{spec.clip}.flac").exists() and (d / f"{spec.clip}.tsv").exists():
         row = json.loads(done.read_text())
         timbre = float(row.pop("timbre", 0.0))
-        if row.get("seed") == spec.seed and row.get("source") == spec.source and timbre == spec.timbre:
+        strums = float(row.pop("strums", 0.0))
+        if (row.get("seed") == spec.seed and row.get("source") == spec.source and timbre == spec.timbre
+                and strums == spec.strums):
             return row  # rendered by an earlier, interrupted run
     kit = _KITS.get(spec.kit.kit_id)
     if kit is None:
@@ -162,7 +165,8 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         style = spec.source.split(":")[1]
         events, tempo, downbeat = generate_groove(style, spec.seed, spec.clip_seconds, return_downbeat=True)
     audio, labels, info = render_clip(kit, events, spec.clip_seconds, tempo, spec.seed, downbeat=downbeat,
-                                      drums=spec.drums, accomp_db=spec.accomp_db, timbre=spec.timbre)
+                                      drums=spec.drums, accomp_db=spec.accomp_db, timbre=spec.timbre,
+                                      strums=spec.strums)
     d.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     sf.write(buf, audio, 44100, format="FLAC", subtype="PCM_16")
@@ -180,7 +184,8 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
             "lufs_target": round(info["lufs_target"], 1) if "lufs_target" in info else "",
             "seed": spec.seed}
     with atomic_write(done, "w") as fh:  # last: marks the clip complete (a rerun resumes)
-        fh.write(json.dumps(dict(row, timbre=spec.timbre) if spec.timbre else row))
+        extra = {k: v for k, v in (("timbre", spec.timbre), ("strums", spec.strums)) if v}
+        fh.write(json.dumps(dict(row, **extra)))
     return row
 
 
@@ -197,7 +202,8 @@ def _work(args):
 def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: float = 20.0,
                  jobs: int = 1, kits: Optional[Sequence[KitSpec]] = None, gmd_dir=GMD_DIR,
                  log=print, accomp_db: Tuple[float, float] = (-10.0, 10.0),
-                 kit_cache=None, timbre: float = 0.0) -> List[dict]:
+                 kit_cache=None, timbre: float = 0.0, strums: float = 0.0,
+                 no_drums_fraction: float = 0.06) -> List[dict]:
     """Build the corpus and write ``out_dir/manifest.csv``.
 
     Parameters
@@ -224,6 +230,12 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
     timbre : float
         Wider per-class pitch and resonances in every clip
         (:func:`drumscribe.training.render.render_events`); 0 as the shipped corpus.
+    strums : float
+        Probability of a recorded guitar strumming in each arranged
+        accompaniment (:func:`drumscribe.training.accompaniment.music`); 0 as the
+        shipped corpus.
+    no_drums_fraction : float
+        Share of accompaniment-only clips in train and val (:func:`plan`).
 
     Returns
     -------
@@ -247,8 +259,8 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
             _warm((k, cache_dir))
     usable = [k for k in needed if cached_kit(k, cache_dir).complete()]
     log(f"kits ready: {len(usable)}/{len(needed)} usable in {time.time() - t0:.1f}s")
-    clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db), timbre=float(timbre))
-             for c in plan(usable, hours, seed, clip_seconds, gmd_dir)]
+    clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db), timbre=float(timbre), strums=float(strums))
+             for c in plan(usable, hours, seed, clip_seconds, gmd_dir, no_drums_fraction=no_drums_fraction)]
     clips.sort(key=lambda c: (c.kit.kit_id, c.clip))
     t1 = time.time()
     args = [(c, out_dir, cache_dir) for c in clips]

@@ -81,7 +81,7 @@ ONESHOT_DIRS = ("/usr/share/lmms/samples/drums", "/usr/share/sonic-pi/samples")
 N_ONESHOT_KITS = 6
 APT_PACKAGES = ("fluidsynth fluid-soundfont-gm fluid-soundfont-gs timgm6mb-soundfont csound-soundfont "
                 "musescore-general-soundfont hydrogen-drumkits hydrogen-data freepats lmms-common "
-                "sonic-pi-samples avldrums.lv2-soundfont")
+                "sonic-pi-samples avldrums.lv2-soundfont hydrogen-drumkits-effects")
 
 # --------------------------------------------------------------------- naming
 

@@ -227,7 +227,7 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
                 accomp_p: float = 0.85, augment_strength: float = 1.0, downbeat: float = 0.0,
                 record: bool = True, drums: bool = True,
                 accomp_db: Tuple[float, float] = (-10.0, 10.0),
-                timbre: float = 0.0) -> Tuple[np.ndarray, List[Event], dict]:
+                timbre: float = 0.0, strums: float = 0.0) -> Tuple[np.ndarray, List[Event], dict]:
     """Render one training clip: drums, accompaniment, augmentation, record chain.
 
     Parameters
@@ -254,6 +254,9 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
         (uniform; the default -10 ... +10 is the shipped corpus's).
     timbre : float
         Wider per-class pitch and resonances (:func:`render_events`); 0 as shipped.
+    strums : float
+        Probability that an arranged accompaniment also holds a recorded guitar
+        strumming (:func:`drumscribe.training.accompaniment.music`); 0 as shipped.
 
     Returns
     -------
@@ -282,7 +285,7 @@ def render_clip(kit: Kit, events: List[Event], duration: float, tempo: float, se
         else:
             from .accompaniment import music
 
-            acc, roles = music(len(x) / SR, tempo / factor, rng, downbeat * factor, kicks)
+            acc, roles = music(len(x) / SR, tempo / factor, rng, downbeat * factor, kicks, strums=strums)
             info["accomp"] = "+".join(roles)
         acc = np.concatenate([acc, np.zeros(max(0, len(x) - len(acc)), np.float32)])[: len(x)]
         level_db = float(rng.uniform(accomp_db[0], accomp_db[1]))
