@@ -77,6 +77,10 @@ class TempoMap:
         ``"tracked"``, ``"bpm"``, ``"midi <file>"`` or ``"default"``.
     warnings : list of str
         Problems worth telling the user about.
+    suggested_bpm : float or None
+        For a tracked map whose tempo may be off by an octave (it is ambiguous,
+        or the onset strength alone reads twice or half of it), the tempo its
+        warning suggests passing with ``--bpm``; None otherwise.
     """
 
     beats: np.ndarray
@@ -85,6 +89,7 @@ class TempoMap:
     confidence: float = 1.0
     source: str = "tracked"
     warnings: List[str] = field(default_factory=list)
+    suggested_bpm: Optional[float] = None
 
     def __post_init__(self):
         self.beats = np.asarray(self.beats, dtype=np.float64)
@@ -117,7 +122,7 @@ class TempoMap:
         while downbeat >= beats.size:
             downbeat -= self.time_signature[0]
         return TempoMap(beats, max(0, downbeat), self.time_signature, self.confidence,
-                        self.source, list(self.warnings))
+                        self.source, list(self.warnings), self.suggested_bpm)
 
     @property
     def periods(self) -> np.ndarray:
@@ -321,7 +326,7 @@ def track_tempo(values: np.ndarray, classes: Sequence[str], fps: float,
         warnings.append(f"{who}the tempo ({bpm:.1f} BPM) may be off by an octave: the drums' onset "
                         f"strength alone reads {other:.1f} BPM; if the chart feels twice too fast or "
                         f"too slow, pass --bpm {other:.1f} or --tempo-from a MIDI file")
-    return TempoMap(beats, 0, (numerator, 4), conf, "tracked", warnings)
+    return TempoMap(beats, 0, (numerator, 4), conf, "tracked", warnings, alt or other)
 
 
 def ambiguous_alternative(tr) -> Optional[float]:

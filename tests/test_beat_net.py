@@ -241,3 +241,4 @@ def test_network_unsure_between_octaves_warns_with_the_other_tempo():
     got = 60.0 / np.median(np.diff(unsure.beats))
     other = "--bpm 100" if got > 150 else "--bpm 20"  # the reading not taken
     assert other in amb[0], amb[0]
+    assert unsure.suggested_bpm == pytest.approx(float(other.split()[1]), rel=0.02)

@@ -167,6 +167,8 @@ def test_octave_warning_when_the_onset_strength_reads_twice_the_tempo():
     assert len(warn) == 1 and warn[0].startswith("half.wav: the tempo (70.0 BPM)")
     other = float(warn[0].split("pass --bpm ")[1].split()[0])
     assert other == pytest.approx(140.0, rel=0.02) and "--tempo-from" in warn[0]
+    assert tm.suggested_bpm == pytest.approx(other, abs=0.05)  # the same tempo, for programs
+    assert tm.from_audio_start().suggested_bpm == tm.suggested_bpm
     # the classic tracker's own map has no second opinion to give
     oss = B.onset_strength(v.astype(np.float64), classes, FPS)
     classic = B.track(v.astype(np.float64), classes, FPS, beat_model=None)
@@ -177,6 +179,7 @@ def test_octave_warning_when_the_onset_strength_reads_twice_the_tempo():
     tm = track_tempo(v, classes, FPS, onset_times=[t for t, _, _ in notes])
     assert tm.tempo_changes()[0][1] == pytest.approx(104.0, rel=0.01)
     assert not [w for w in tm.warnings if "octave" in w or "ambiguous" in w]
+    assert tm.suggested_bpm is None
 
 
 # --- rendered songs, the model's own activations -----------------------------------
