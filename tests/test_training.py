@@ -148,3 +148,37 @@ def test_train_extra_adds_clips_of_another_split(tiny_corpus, tmp_path):
         train(cfg, log=logs.append)
     assert f"train clips: {n_train + n_extra}," in " ".join(logs)
     assert load_checkpoint(tmp_path / "m.pt").training["config"]["train_extra"] == str(tiny_corpus / "val")
+
+
+def test_average_checkpoints_means_the_weights_and_refuses_a_mismatch(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    shipped = root / "models" / "default.pt"
+    base = torch.load(str(shipped), map_location="cpu", weights_only=True)
+    moved = dict(base, state_dict={k: (v + 0.02 if torch.is_floating_point(v) else v + 7)
+                                   for k, v in base["state_dict"].items()})
+    torch.save(moved, str(tmp_path / "b.pt"))
+    script = [sys.executable, str(root / "scripts" / "average_checkpoints.py")]
+    run = subprocess.run(script + [str(shipped), str(tmp_path / "b.pt"), "-o", str(tmp_path / "avg.pt")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    avg = torch.load(str(tmp_path / "avg.pt"), map_location="cpu", weights_only=True)
+    for k, v in base["state_dict"].items():
+        if torch.is_floating_point(v):
+            assert torch.allclose(avg["state_dict"][k], v + 0.01, atol=1e-6), k
+        else:  # counters come from the last checkpoint
+            assert torch.equal(avg["state_dict"][k], v + 7), k
+    assert avg["training"]["averaged_from"] == [str(shipped), str(tmp_path / "b.pt")]
+    ck = load_checkpoint(tmp_path / "avg.pt")
+    assert ck.classes == load_checkpoint(shipped).classes
+    assert ck.fingerprint != load_checkpoint(shipped).fingerprint
+    # the output is never overwritten without --overwrite, and other runs' checkpoints are refused
+    again = subprocess.run(script + [str(shipped), "-o", str(tmp_path / "avg.pt")], capture_output=True, text=True)
+    assert again.returncode == 2 and "exists; pass --overwrite" in again.stderr
+    torch.save(dict(base, classes=list(base["classes"])[::-1]), str(tmp_path / "c.pt"))
+    bad = subprocess.run(script + [str(shipped), str(tmp_path / "c.pt"), "-o", str(tmp_path / "x.pt")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "classes differs" in bad.stderr and not (tmp_path / "x.pt").exists()
