@@ -59,6 +59,9 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
+    from drumscribe.transcribe.errors import OutputError
+    from drumscribe.transcribe.io import atomic_write
+
     out = Path(a.out)
     if out.exists() and not a.overwrite:
         print(f"{out}: exists; pass --overwrite to replace it", file=sys.stderr)
@@ -73,9 +76,12 @@ def main(argv=None) -> int:
         print(f"average_checkpoints: {exc}", file=sys.stderr)
         return 2
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    torch.save(ckpt, str(tmp))
-    tmp.replace(out)
+    try:
+        with atomic_write(out, "wb") as fh:  # no partial file on failure
+            torch.save(ckpt, fh)
+    except OutputError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     print(f"{out}: the mean of {len(a.checkpoints)} checkpoints")
     return 0
 
