@@ -335,7 +335,7 @@ def music(duration: float, tempo: float, rng: np.random.Generator, downbeat: flo
         x = effects("dist_guitar" if rng.random() < 0.35 else "clean_guitar", x, rng)
         r = float(np.sqrt(np.mean(x ** 2)))
         if r > 1e-6:
-            mix[: len(x)] += x[:n] * (float(10 ** (rng.uniform(-4, 2) / 20)) / r)
+            mix += x[:n] * (float(10 ** (rng.uniform(-4, 2) / 20)) / r)  # x holds round(), mix int() samples
             roles.append("real_strum")
     r = float(np.sqrt(np.mean(mix ** 2)))
     if r > 0:

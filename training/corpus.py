@@ -69,6 +69,11 @@ class ClipSpec:
     strums: float = 0.0
 
 
+CLIP_OPTIONS = ("timbre", "strums")
+""":class:`ClipSpec` options recorded in a clip's ``.json`` when not 0 (so that clips of the
+shipped corpus keep their rows) and checked when an interrupted build resumes."""
+
+
 def plan(kits: Sequence[KitSpec], hours: Dict[str, float], seed: int, clip_seconds: float = 20.0,
          gmd_dir=GMD_DIR, gmd_fraction: float = 0.5, no_drums_fraction: float = 0.06,
          muldjord_share: float = 0.25) -> List[ClipSpec]:
@@ -147,10 +152,9 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
     done = d / f"{spec.clip}.json"
     if done.exists() and (d / f"{spec.clip}.flac").exists() and (d / f"{spec.clip}.tsv").exists():
         row = json.loads(done.read_text())
-        timbre = float(row.pop("timbre", 0.0))
-        strums = float(row.pop("strums", 0.0))
-        if (row.get("seed") == spec.seed and row.get("source") == spec.source and timbre == spec.timbre
-                and strums == spec.strums):
+        options = {k: float(row.pop(k, 0.0)) for k in CLIP_OPTIONS}  # popped: not manifest columns
+        if (row.get("seed") == spec.seed and row.get("source") == spec.source
+                and all(options[k] == getattr(spec, k) for k in CLIP_OPTIONS)):
             return row  # rendered by an earlier, interrupted run
     kit = _KITS.get(spec.kit.kit_id)
     if kit is None:
@@ -184,7 +188,7 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
             "lufs_target": round(info["lufs_target"], 1) if "lufs_target" in info else "",
             "seed": spec.seed}
     with atomic_write(done, "w") as fh:  # last: marks the clip complete (a rerun resumes)
-        extra = {k: v for k, v in (("timbre", spec.timbre), ("strums", spec.strums)) if v}
+        extra = {k: getattr(spec, k) for k in CLIP_OPTIONS if getattr(spec, k)}
         fh.write(json.dumps(dict(row, **extra)))
     return row
 
