@@ -182,3 +182,43 @@ def test_a_bad_channel_layout_is_refused_before_anything_is_computed(kwargs, mat
     """Not silently a one-channel model whose checkpoint would then be refused."""
     with pytest.raises(ValueError, match=match):
         FeatureSettings(**kwargs)
+
+
+def test_a_wider_model_grown_from_a_narrow_one_starts_as_it_and_its_new_units_learn():
+    """Wider 2-D and 1-D convolutions from a narrow model's weights: same outputs, live new units."""
+    torch.manual_seed(2)
+    feats = FeatureSettings(level_norm_s=3.0)
+    narrow = build_model(CLASS_NAMES, feats, TINY)
+    mel = torch.randn(3, 60, 80)
+    narrow.train()
+    with torch.no_grad():  # batch statistics that are not the fresh 0 / 1
+        for _ in range(3):
+            narrow(mel * 2 + 1)
+    narrow.eval()
+    wide_arch = ArchSettings(conv2d_channels=(7,), conv1d_channels=(24,), rnn_hidden=8, rnn_layers=1)
+    wide = build_model(CLASS_NAMES, feats, wide_arch)
+    state = grow_state(narrow.state_dict(), wide.state_dict())
+    assert set(state) == set(wide.state_dict())
+    wide.load_state_dict(state)
+    wide.eval()
+    with torch.inference_mode():
+        np.testing.assert_allclose(wide(mel).numpy(), narrow(mel).numpy(), atol=1e-5)
+    # the new filters are the fresh initialisation, not zeros, and their batch norm is live
+    w = wide.conv2d[0].weight.detach()
+    assert float(w[4:].abs().mean()) > 0.01 and torch.equal(wide.conv2d[1].weight.detach()[4:], torch.ones(3))
+    assert float(wide.conv2d[1].running_var[4:].min()) == 1.0
+    # the weights that read the new units start at zero and get a gradient at once
+    w1 = wide.conv1d[0].weight  # (24, 7 * 20, 3): inputs 80.. are the new filters' bands
+    assert float(w1.detach()[:16, 4 * 20:].abs().sum()) == 0.0
+    wide.train()
+    wide(mel).sum().backward()
+    assert float(w1.grad[:16, 4 * 20:].abs().sum()) > 0.0
+
+
+def test_growing_the_recurrent_layers_is_refused_by_name():
+    narrow = build_model(CLASS_NAMES, FeatureSettings(level_norm_s=3.0), TINY)
+    bigger_rnn = build_model(CLASS_NAMES, FeatureSettings(level_norm_s=3.0),
+                             ArchSettings(conv2d_channels=(4,), conv1d_channels=(16,), rnn_hidden=12,
+                                          rnn_layers=1))
+    with pytest.raises(ValueError, match=r"rnn\.weight_ih_l0: a GRU or head tensor \(24, 16\) cannot be grown"):
+        grow_state(narrow.state_dict(), bigger_rnn.state_dict())

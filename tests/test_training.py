@@ -182,3 +182,31 @@ def test_average_checkpoints_means_the_weights_and_refuses_a_mismatch(tmp_path):
     bad = subprocess.run(script + [str(shipped), str(tmp_path / "c.pt"), "-o", str(tmp_path / "x.pt")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "classes differs" in bad.stderr and not (tmp_path / "x.pt").exists()
+
+
+def test_wider_convolutions_from_a_narrower_model(tiny_corpus, tmp_path):
+    """--conv2d-channels / --conv1d-channels with --init: the checkpoint carries the wider
+    architecture, and a bad width is one line before anything is written."""
+    torch.manual_seed(0)
+    common = dict(corpus=str(tiny_corpus), classes=CLASSES, steps_per_epoch=3, batch_size=4,
+                  crop_frames=200, patience=10, threads=1, epochs=1)
+    narrow = TrainConfig(out=str(tmp_path / "narrow.pt"), run_dir=str(tmp_path / "r1"), **common)
+    wide = TrainConfig(out=str(tmp_path / "wide.pt"), run_dir=str(tmp_path / "r2"),
+                       init=str(tmp_path / "narrow.pt"), conv2d_channels="12", conv1d_channels="128,160",
+                       **common)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        train(narrow, log=lambda m: None)
+        logs = []
+        train(wide, log=logs.append)
+    ck = load_checkpoint(tmp_path / "wide.pt")
+    assert ck.arch.conv2d_channels == (12,) and ck.arch.conv1d_channels == (128, 160)
+    assert ck.model.conv2d[0].weight.shape[0] == 12
+    # 2-D conv and its batch norm (5), the 1-D conv reading it, the second 1-D conv and its
+    # batch norm (5), the GRU's input weights in both directions (2)
+    assert any("weights from" in m and "grown: 13 tensors" in m for m in logs)
+    bad = TrainConfig(out=str(tmp_path / "bad.pt"), run_dir=str(tmp_path / "r3"), conv2d_channels="8,x",
+                      **common)
+    with pytest.raises(SystemExit, match="--conv2d-channels '8,x': give positive integers"):
+        train(bad, log=lambda m: None)
+    assert not (tmp_path / "bad.pt").exists()

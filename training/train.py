@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import math
+import re
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -88,8 +89,12 @@ class TrainConfig:
     ``train`` folder of a second corpus built with ``--accomp-db 10 20``) to the
     training clips. ``init`` starts the weights from a checkpoint of the same
     architecture (its input normalisation is re-estimated); a checkpoint with
-    fewer feature channels also serves (:func:`grow_state`: the new channel's
-    weights start at zero, so training starts from the old model's outputs).
+    fewer feature channels, or narrower convolutions, also serves
+    (:func:`grow_state`: the weights that read a new channel start at zero, so
+    training starts from the old model's outputs). ``conv2d_channels`` and
+    ``conv1d_channels`` (comma-separated, e.g. ``"16"`` and ``"128,128"``; empty
+    is :class:`~drumscribe.transcribe.model.ArchSettings`' default) set the
+    convolutions' widths.
     ``background_frames`` adds the sustained-background channel, and
     ``percussive_bands`` makes the two channels a percussive/harmonic split
     (:class:`~drumscribe.transcribe.features.FeatureSettings`).
@@ -123,23 +128,38 @@ class TrainConfig:
     background_frames: int = 0
     percussive_bands: int = 0
     keep_epochs: bool = False
+    conv2d_channels: str = ""
+    conv1d_channels: str = ""
 
 
 def grow_state(old: Dict[str, torch.Tensor], new: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Fit an older model's weights into a model with more inputs.
+    """Fit an older model's weights into a model with more inputs or wider convolutions.
 
-    A tensor whose shape matches is kept. One that is larger in some
-    dimension (the first convolution of a model with an extra feature
-    channel) gets the old values in its leading slice and zeros elsewhere, so
-    the new model computes exactly what the old one did until training moves
-    the new weights. Tensors that would have to shrink are left out.
+    A tensor whose shape matches is kept. One that is larger in some dimension
+    (the first convolution of a model with an extra feature channel; a
+    convolution with more output channels and the layers that read them) gets
+    the old values in its leading slice; the weights by which an old unit
+    would read a new one are zero, and the rest (the new units' own weights,
+    batch-norm scales and statistics) keep their values in ``new``, the fresh
+    model's initialisation. So the grown model computes exactly what the old
+    one did, and the new units are alive from the first step: their outputs
+    are nonzero, so the zero weights that read them get gradients. Tensors that
+    would have to shrink are left out.
 
     Parameters
     ----------
     old : dict
         State dict of the older model.
     new : dict
-        State dict of the model to initialise (gives the shapes).
+        State dict of the freshly built model to initialise (gives the shapes
+        and the new units' initial values).
+
+    Raises
+    ------
+    ValueError
+        When the recurrent layers or the head would have to grow anywhere but
+        in the GRU's input size: their gates and directions are stacked inside
+        each tensor, so a leading slice would not hold the old weights.
     """
     out = {}
     for k, v in old.items():
@@ -149,10 +169,34 @@ def grow_state(old: Dict[str, torch.Tensor], new: Dict[str, torch.Tensor]) -> Di
         if v.shape == target.shape:
             out[k] = v
         elif v.dim() == target.dim() and all(a <= b for a, b in zip(v.shape, target.shape)):
-            grown = torch.zeros_like(target)
+            input_only = re.fullmatch(r"rnn\.weight_ih_l0(_reverse)?", k) and v.shape[0] == target.shape[0]
+            if (k.startswith("rnn.") or k.startswith("head.")) and not input_only:
+                raise ValueError(f"{k}: a GRU or head tensor {tuple(v.shape)} cannot be grown to "
+                                 f"{tuple(target.shape)}; keep rnn_hidden and rnn_layers")
+            grown = target.detach().clone()
             grown[tuple(slice(0, n) for n in v.shape)] = v
+            if v.dim() >= 2 and target.shape[1] > v.shape[1]:
+                grown[:v.shape[0], v.shape[1]:] = 0  # old units do not read the new ones
             out[k] = grown
     return out
+
+
+def arch_settings(cfg: "TrainConfig") -> ArchSettings:
+    """The :class:`ArchSettings` that ``cfg``'s width options ask for."""
+    def widths(text, flag):
+        try:
+            vals = tuple(int(v) for v in text.split(",") if v.strip())
+        except ValueError:
+            vals = ()
+        if not vals or min(vals) < 1:
+            raise SystemExit(f"--{flag} {text!r}: give positive integers separated by commas, e.g. 16 or 128,128")
+        return vals
+    kw = {}
+    if cfg.conv2d_channels.strip():
+        kw["conv2d_channels"] = widths(cfg.conv2d_channels, "conv2d-channels")
+    if cfg.conv1d_channels.strip():
+        kw["conv1d_channels"] = widths(cfg.conv1d_channels, "conv1d-channels")
+    return ArchSettings(**kw)
 
 
 def _pos_weights(clips: List[Clip], n_classes: int, cap: float) -> torch.Tensor:
@@ -246,7 +290,7 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     except ValueError as exc:  # a bad channel layout: say which options
         raise SystemExit(f"--background-frames {cfg.background_frames} --percussive-bands "
                          f"{cfg.percussive_bands}: {exc}") from None
-    arch = ArchSettings()
+    arch = arch_settings(cfg)
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -267,9 +311,11 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     if cfg.init and not cfg.resume:
         d = read_checkpoint_dict(cfg.init)
         state = {k: v for k, v in d["state_dict"].items() if not k.startswith("input_norm.")}
-        state = grow_state(state, model.state_dict())
-        missing, _ = model.load_state_dict(state, strict=False)
-        log(f"weights from {cfg.init} (input normalisation re-estimated; new: {len(missing)} tensors)")
+        grown = grow_state(state, model.state_dict())
+        n_grown = sum(1 for k, v in grown.items() if v.shape != state[k].shape)
+        missing, _ = model.load_state_dict(grown, strict=False)
+        log(f"weights from {cfg.init} (input normalisation re-estimated; grown: {n_grown} tensors, "
+            f"new: {len(missing)} tensors)")
     pw = _pos_weights(train_clips, len(cfg.classes), cfg.max_pos_weight)
     log("pos_weight: " + ", ".join(f"{c} {w:.1f}" for c, w in zip(cfg.classes, pw.tolist())))
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=pw)
