@@ -207,6 +207,15 @@ def test_wider_convolutions_from_a_narrower_model(tiny_corpus, tmp_path):
     assert any("weights from" in m and "grown: 13 tensors" in m for m in logs)
     bad = TrainConfig(out=str(tmp_path / "bad.pt"), run_dir=str(tmp_path / "r3"), conv2d_channels="8,x",
                       **common)
-    with pytest.raises(SystemExit, match="--conv2d-channels '8,x': give positive integers"):
+    with pytest.raises(SystemExit, match="--conv2d-channels '8,x': give at most 16 integers in 1..4096"):
         train(bad, log=lambda m: None)
     assert not (tmp_path / "bad.pt").exists()
+    # wider than a checkpoint may hold (load_checkpoint would refuse it), and more
+    # frequency pooling than 80 bands allow: both refused before any feature is computed
+    for widths, match in (("5000", "--conv2d-channels '5000': give at most 16 integers in 1..4096"),
+                          ("8,8,8,8", "--conv2d-channels 8,8,8,8: too much frequency pooling for n_mels")):
+        cfg = TrainConfig(out=str(tmp_path / "bad.pt"), run_dir=str(tmp_path / "r3"), conv2d_channels=widths,
+                          **common)
+        with pytest.raises(SystemExit, match=match):
+            train(cfg, log=lambda m: None)
+    assert not (tmp_path / "bad.pt").exists() and not (tmp_path / "r3").exists()

@@ -26,7 +26,8 @@ import torch
 from torch import nn
 
 from drumscribe.transcribe.features import FeatureSettings
-from drumscribe.transcribe.model import ArchSettings, build_model, read_checkpoint_dict, save_checkpoint
+from drumscribe.transcribe.model import (MAX_CONV_BLOCKS, MAX_CONV_CHANNELS, ArchSettings, build_model,
+                                         read_checkpoint_dict, save_checkpoint)
 from drumscribe.transcribe.vocabulary import CLASS_NAMES
 
 from .dataset import Clip, CropSampler, load_split, settings_key
@@ -188,8 +189,10 @@ def arch_settings(cfg: "TrainConfig") -> ArchSettings:
             vals = tuple(int(v) for v in text.split(",") if v.strip())
         except ValueError:
             vals = ()
-        if not vals or min(vals) < 1:
-            raise SystemExit(f"--{flag} {text!r}: give positive integers separated by commas, e.g. 16 or 128,128")
+        if not vals or min(vals) < 1 or max(vals) > MAX_CONV_CHANNELS or len(vals) > MAX_CONV_BLOCKS:
+            raise SystemExit(f"--{flag} {text!r}: give at most {MAX_CONV_BLOCKS} integers in "
+                             f"1..{MAX_CONV_CHANNELS} separated by commas, e.g. 16 or 128,128 "
+                             "(what a checkpoint may hold)")
         return vals
     kw = {}
     if cfg.conv2d_channels.strip():
@@ -291,6 +294,10 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         raise SystemExit(f"--background-frames {cfg.background_frames} --percussive-bands "
                          f"{cfg.percussive_bands}: {exc}") from None
     arch = arch_settings(cfg)
+    try:  # before any feature is computed: a layout the model cannot take is one line
+        model = build_model(cfg.classes, settings, arch)
+    except ValueError as exc:
+        raise SystemExit(f"--conv2d-channels {cfg.conv2d_channels or 'default'}: {exc}") from None
     corpus = Path(cfg.corpus)
     run_dir = Path(cfg.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -307,7 +314,6 @@ def train(cfg: TrainConfig, log=print) -> Dict:
         raise SystemExit(f"{corpus}: no train/val clips found; build the corpus with "
                          "scripts/make_corpus.py first")
     log(f"train clips: {len(train_clips)}, val clips: {len(val_clips)}")
-    model = build_model(cfg.classes, settings, arch)
     if cfg.init and not cfg.resume:
         d = read_checkpoint_dict(cfg.init)
         state = {k: v for k, v in d["state_dict"].items() if not k.startswith("input_norm.")}

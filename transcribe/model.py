@@ -296,6 +296,10 @@ _FEATURE_RANGES = (("sample_rate", 1000, 768000, True), ("n_fft", 16, 65536, Tru
                    ("fmin", 0.0, 384000.0, False), ("fmax", 1.0, 384000.0, False),
                    ("log_scale", 1e-6, 1e6, False), ("background_frames", 0, 1001, True),
                    ("percussive_bands", 0, 1001, True))
+MAX_CONV_BLOCKS = 16
+"""Most conv blocks of either kind a checkpoint may list."""
+MAX_CONV_CHANNELS = 4096
+"""Most channels of one conv block."""
 _ARCH_RANGES = (("pool", 1, 64, True), ("rnn_hidden", 1, 4096, True), ("rnn_layers", 1, 16, True),
                 ("dropout", 0.0, 0.99, False))
 
@@ -330,11 +334,11 @@ def check_settings(data: dict, path) -> None:
             _check_number(arch[key], f"arch.{key}", lo, hi, integer, path)
     for key in ("conv2d_channels", "conv1d_channels"):
         chans = arch.get(key, [])
-        if not isinstance(chans, (list, tuple)) or len(chans) > 16:
+        if not isinstance(chans, (list, tuple)) or len(chans) > MAX_CONV_BLOCKS:
             raise CheckpointError(f"{path}: checkpoint setting arch.{key} must be a list of at "
-                                  "most 16 channel counts; the checkpoint is damaged")
+                                  f"most {MAX_CONV_BLOCKS} channel counts; the checkpoint is damaged")
         for c in chans:
-            _check_number(c, f"arch.{key}", 1, 4096, True, path)
+            _check_number(c, f"arch.{key}", 1, MAX_CONV_CHANNELS, True, path)
     sr, n_fft, hop = feats.get("sample_rate", 44100), feats.get("n_fft", 2048), feats.get("hop", 441)
     if hop > n_fft:
         raise CheckpointError(f"{path}: checkpoint setting features.hop = {hop} exceeds "
