@@ -18,7 +18,7 @@ from drumscribe.transcribe.config import Config
 from drumscribe.transcribe.pipeline import Postprocessor
 from drumscribe.transcribe.vocabulary import GROUPS, group_of, is_core
 
-from .metrics import count_matches, near
+from .metrics import count_matches, match_onsets, near
 from .sweep import onsets_by_class
 
 
@@ -184,6 +184,117 @@ def heard_as_table(h: HeardAs, classes: Sequence[str], min_share: float = 0.05) 
         parts = sorted(((h.share(c, k), k) for k in classes if h.share(c, k) >= min_share), reverse=True)
         text = ", ".join(f"{k} {s:.0%}" for s, k in parts) or "nothing"
         lines.append(f"| {c} | {n} | {text} |")
+    return lines
+
+
+@dataclass
+class FalseAlarms:
+    """Where a class's false alarms lie, relative to the true onsets of every class.
+
+    Each false alarm (an output onset left unmatched by the one-to-one matching)
+    is put in the first of these that holds:
+
+    ``duplicate``
+        a true onset of the same class lies within the window (it was matched to
+        another output onset);
+    ``off_time``
+        a true onset of the same class lies within ``near`` seconds (outside the
+        window: a late or early hit, or an unannotated neighbour such as a ghost note);
+    ``on_other``
+        a true onset of another class lies within the window (the model hears
+        that hit as this class); ``on[k]`` counts them per other class ``k``, so one
+        false alarm on a kick and a hi-hat played together counts for both;
+    ``on_nothing``
+        no true onset of any class within the window (accompaniment, noise, or a
+        hit the annotation lacks).
+
+    Attributes
+    ----------
+    detections, false : dict of str -> int
+        Output onsets and false alarms per class.
+    duplicate, off_time, on_other, on_nothing : dict of str -> int
+        The four kinds above, per class; they add up to ``false``.
+    on : dict of str -> dict of str -> int
+        ``on[c][k]``: false alarms of ``c`` at a true onset of ``k``.
+    """
+
+    detections: Dict[str, int] = field(default_factory=dict)
+    false: Dict[str, int] = field(default_factory=dict)
+    duplicate: Dict[str, int] = field(default_factory=dict)
+    off_time: Dict[str, int] = field(default_factory=dict)
+    on_other: Dict[str, int] = field(default_factory=dict)
+    on_nothing: Dict[str, int] = field(default_factory=dict)
+    on: Dict[str, Dict[str, int]] = field(default_factory=dict)
+
+
+def _within(t: np.ndarray, ref: np.ndarray, w: float) -> np.ndarray:
+    return near(t, ref, w) if ref.size else np.zeros(t.size, bool)
+
+
+def false_alarms(items, thresholds: Optional[Mapping[str, float]] = None, window: float = 0.05,
+                 postprocessor: Optional[Postprocessor] = None, near_s: float = 0.15) -> FalseAlarms:
+    """Sort every class's false alarms by what lies under them (see :class:`FalseAlarms`).
+
+    The counterpart of :func:`heard_as`: that one says what a missed class is heard
+    as, this one what the model's surplus onsets are. Onsets come from the same
+    stage as :func:`evaluate`, and ``false`` equals its false positives.
+
+    Parameters
+    ----------
+    items, thresholds, window, postprocessor
+        As for :func:`evaluate`.
+    near_s : float
+        How far (seconds) a true onset of the same class may lie to make a false
+        alarm ``off_time``; must exceed ``window``.
+    """
+    if not near_s > window:
+        raise ValueError(f"near_s {near_s:g} must exceed the window {window:g}")
+    out = FalseAlarms()
+    for classes, ann, est in _stage_outputs(items, thresholds, None, postprocessor):
+        refs = {c: np.sort(ann.times(c)) for c in classes}
+        for c in classes:
+            e, r = est[c], refs[c]
+            for d in (out.detections, out.false, out.duplicate, out.off_time, out.on_other, out.on_nothing):
+                d.setdefault(c, 0)
+            on = out.on.setdefault(c, {})
+            out.detections[c] += int(e.size)
+            matched = np.zeros(e.size, bool)
+            if e.size and r.size:
+                matched[match_onsets(r, e, window)[1]] = True
+            fa = e[~matched]
+            out.false[c] += int(fa.size)
+            dup = _within(fa, r, window)
+            off = ~dup & _within(fa, r, near_s)
+            rest = fa[~dup & ~off]
+            hit_any = np.zeros(rest.size, bool)
+            for k in classes:
+                if k == c or not refs[k].size:
+                    continue
+                h = _within(rest, refs[k], window)
+                if h.any():
+                    on[k] = on.get(k, 0) + int(h.sum())
+                    hit_any |= h
+            out.duplicate[c] += int(dup.sum())
+            out.off_time[c] += int(off.sum())
+            out.on_other[c] += int(hit_any.sum())
+            out.on_nothing[c] += int((~hit_any).sum())
+    return out
+
+
+def false_alarms_table(fa: FalseAlarms, classes: Sequence[str], top: int = 3) -> List[str]:
+    """Markdown lines: per class with false alarms, how many and where they lie
+    (shares of its false alarms; the ``top`` other classes they sit on)."""
+    lines = ["| class | detections | false alarms | duplicate | off-time | on another hit (top classes) "
+             "| on no hit |", "|---|---:|---:|---:|---:|---|---:|"]
+    for c in classes:
+        n = fa.false.get(c, 0)
+        if not n:
+            continue
+        parts = sorted(((v, k) for k, v in fa.on.get(c, {}).items()), key=lambda x: (-x[0], x[1]))[:top]
+        where = ", ".join(f"{k} {v / n:.0%}" for v, k in parts)
+        share = (lambda d: f"{d.get(c, 0) / n:.0%}")
+        lines.append(f"| {c} | {fa.detections[c]} | {n} | {share(fa.duplicate)} | {share(fa.off_time)} "
+                     f"| {share(fa.on_other)}" + (f": {where}" if where else "") + f" | {share(fa.on_nothing)} |")
     return lines
 
 

@@ -22,6 +22,11 @@ cost on full mixes.
 their onsets that have an output onset of each class within the window, at 0.5 and
 calibrated: what the model hears a class it misses as
 (:func:`drumscribe.calibration.evaluate.heard_as`).
+
+``--false-alarms`` also prints, per class, where its false alarms lie, at 0.5 and
+calibrated: a duplicate of a matched hit, off-time (a true onset of the class within
+150 ms but outside the window), on another class's true onset (which ones), or on no
+true onset at all (:func:`drumscribe.calibration.evaluate.false_alarms`).
 """
 import argparse
 import sys
@@ -50,6 +55,9 @@ def main(argv=None):
     p.add_argument("--heard-as", default=None, metavar="CLASS,CLASS",
                    help="also print, for these reference classes, which classes the stage outputs "
                         "within the window of their onsets (what a missed class is heard as)")
+    p.add_argument("--false-alarms", action="store_true",
+                   help="also print, per class, where its false alarms lie (duplicate, off-time, "
+                        "on another class's onset, on no onset)")
     p.add_argument("--config", default=None, help="transcribe config (class groups, plugins)")
     p.add_argument("--plugin", action="append", default=[], help="extra postprocessing plugin")
     p.add_argument("--force", action="store_true", help="accept a calibration fitted otherwise")
@@ -62,7 +70,8 @@ def main(argv=None):
     if args.threads:
         torch.set_num_threads(args.threads)
     from drumscribe.calibration.data import PredictionCache, audio_items, default_cache_dir
-    from drumscribe.calibration.evaluate import evaluate, groups_line, heard_as, heard_as_table, markdown_table
+    from drumscribe.calibration.evaluate import (evaluate, false_alarms, false_alarms_table, groups_line, heard_as,
+                                                 heard_as_table, markdown_table)
     from drumscribe.calibration.transforms import AudioTransform
     from drumscribe.transcribe.config import Config, load_config
     from drumscribe.transcribe.inference import Transcriber
@@ -113,6 +122,12 @@ def main(argv=None):
                     continue
                 print(f"\nheard as, at {name}:\n")
                 print("\n".join(heard_as_table(heard_as(items, refs, th, w, pp), ck.classes)))
+        if args.false_alarms:
+            for name, pp, th in (("0.5", fixed, {c: 0.5 for c in names}), ("calibrated", cal, None)):
+                if pp is None:
+                    continue
+                print(f"\nfalse alarms, at {name}:\n")
+                print("\n".join(false_alarms_table(false_alarms(items, th, w, pp), ck.classes)))
     return 0
 
 
