@@ -292,9 +292,10 @@ def false_alarms_table(fa: FalseAlarms, classes: Sequence[str], top: int = 3) ->
             continue
         parts = sorted(((v, k) for k, v in fa.on.get(c, {}).items()), key=lambda x: (-x[0], x[1]))[:top]
         where = ", ".join(f"{k} {v / n:.0%}" for v, k in parts)
-        share = (lambda d: f"{d.get(c, 0) / n:.0%}")
-        lines.append(f"| {c} | {fa.detections[c]} | {n} | {share(fa.duplicate)} | {share(fa.off_time)} "
-                     f"| {share(fa.on_other)}" + (f": {where}" if where else "") + f" | {share(fa.on_nothing)} |")
+        dup, off, other, nothing = (f"{d.get(c, 0) / n:.0%}"
+                                    for d in (fa.duplicate, fa.off_time, fa.on_other, fa.on_nothing))
+        lines.append(f"| {c} | {fa.detections[c]} | {n} | {dup} | {off} "
+                     f"| {other}" + (f": {where}" if where else "") + f" | {nothing} |")
     return lines
 
 
