@@ -198,7 +198,7 @@ class FalseAlarms:
         a true onset of the same class lies within the window (it was matched to
         another output onset);
     ``off_time``
-        a true onset of the same class lies within ``near`` seconds (outside the
+        a true onset of the same class lies within ``near_s`` seconds (outside the
         window: a late or early hit, or an unannotated neighbour such as a ghost note);
     ``on_other``
         a true onset of another class lies within the window (the model hears
