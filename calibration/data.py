@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import warnings
@@ -209,6 +209,12 @@ GROUP_BY = "folder, folder:N, file, or column:NAME[,NAME...] (a --manifest colum
 def read_manifest(path) -> Dict[str, Dict[str, str]]:
     """Rows of a CSV manifest keyed by file stem (column ``clip``, ``file``, ``name`` or ``stem``).
 
+    A key with a folder, ``mixes/song1``, is first matched by the file ``song1`` in a
+    folder ``mixes`` (the last folder of the key counts), so that two data roots
+    holding files of the same name (a drum stem and its mix) can go into different
+    groups; a bare stem matches that stem in any folder; a folder-qualified key
+    whose folder matches no file still matches its stem last.
+
     Raises
     ------
     DrumscribeError
@@ -228,13 +234,30 @@ def read_manifest(path) -> Dict[str, Dict[str, str]]:
     if key is None:
         raise DrumscribeError(f"{p}: the manifest needs a 'clip', 'file', 'name' or 'stem' column "
                               f"(it has {', '.join(rows[0])})")
-    return {Path(r[key]).stem: r for r in rows if r.get(key)}
+    out: Dict[str, Dict[str, str]] = {}
+    for r in rows:
+        if not r.get(key):
+            continue
+        name = PurePosixPath(str(r[key]).replace("\\", "/"))
+        if len(name.parts) > 1:  # "folder/stem": a file of that folder first
+            out[f"{name.parts[-2]}/{name.stem}"] = r
+            out.setdefault(f"*/{name.stem}", r)
+        else:
+            out[name.stem] = r
+    return out
+
+
+def _manifest_row(f: Path, rows) -> Dict[str, str]:
+    """The row for file ``f``: the ``folder/stem`` row of its own folder, else its bare
+    stem's, else the first folder-qualified row of that stem."""
+    return (rows.get(f"{f.parent.name}/{f.stem}") or rows.get(f.stem)
+            or rows.get(f"*/{f.stem}") or {})
 
 
 def _column_group(f: Path, rows, keys) -> Optional[str]:
     import json
 
-    row = rows.get(f.stem) or {}
+    row = _manifest_row(f, rows)
     side = {}
     sc = f.with_suffix(".json")
     if sc.is_file():

@@ -396,3 +396,27 @@ def test_groups_from_folders_manifest_or_files(tmp_path):
     manifest.write_text("clip,drummer\n2,3\n")
     assign_groups(flat, [root], "column:kit_family,drummer", manifest)
     assert [i.group for i in flat] == ["kit_family=muldjord", "kit_family=gm", "drummer=3"]
+
+
+def test_manifest_rows_with_a_folder_tell_same_named_files_apart(tmp_path):
+    """A drum stem and its mix share a name in two data roots; ``mixes/NAME`` rows put
+    the mix in a group of its own, a bare ``NAME`` row still covers the other root,
+    and a folder-qualified row whose folder matches nothing falls back to its stem."""
+    from drumscribe.calibration.data import assign_groups
+    from drumscribe.calibration.sweep import Item
+
+    drums, mixes, other = tmp_path / "drums", tmp_path / "mixes", tmp_path / "elsewhere"
+    items = [Item(str(d / "song.wav"), lambda: None, None) for d in (drums, mixes)]
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("clip,group\nsong,drummer1\nmixes/song.wav,mix-drummer1\n")
+    assign_groups(items, [drums, mixes], "column:group", manifest)
+    assert [i.group for i in items] == ["group=drummer1", "group=mix-drummer1"]
+    # the order of the rows does not matter
+    manifest.write_text("clip,group\nmixes/song,mix-drummer1\nsong,drummer1\n")
+    assign_groups(items, [drums, mixes], "column:group", manifest)
+    assert [i.group for i in items] == ["group=drummer1", "group=mix-drummer1"]
+    # a path whose folder is not the file's still names its stem (older manifests)
+    lone = [Item(str(other / "take.wav"), lambda: None, None)]
+    manifest.write_text("clip,group\naudio/take.wav,g7\n")
+    assign_groups(lone, [other], "column:group", manifest)
+    assert lone[0].group == "group=g7"
