@@ -322,7 +322,14 @@ def main(argv=None):
                          "hand-made onset-strength analysis + DBN); each is scored on every clip")
     ap.add_argument("--beat-model", default=str(ROOT / "models" / "beats.pt"),
                     help="the beat network checkpoint for the network tracker")
+    ap.add_argument("--classic-margin", type=float, default=None,
+                    help="drumscribe.charts.beats.CLASSIC_OCTAVE_MARGIN for this run (shipped: 0, "
+                         "the classic reading never replaces the network's)")
     args = ap.parse_args(argv)
+    if args.classic_margin is not None:
+        from drumscribe.charts import beats as _beats
+
+        _beats.CLASSIC_OCTAVE_MARGIN = args.classic_margin
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     tr = []

@@ -82,6 +82,9 @@ held-out training clips and the corpus's validation clips, with the ENST minus-o
 pieces (``docs/charts.md``)."""
 SEGMENT_OCTAVE_ODDS = 3.0
 """See :func:`fix_segment_octaves`."""
+CLASSIC_OCTAVE_MARGIN = 0.0
+"""See :func:`classic_octave`: the classic tempo score's largest preference for the
+network's half or double tempo at which that reading replaces the network's (0: never)."""
 DOWNBEAT_WEIGHT = 0.5
 """Weight of the beat network's downbeat log-odds in :func:`bar_positions`."""
 OBSERVATION_LAMBDA = 16
@@ -714,6 +717,7 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     bact = _beat_activations(beat_model, values, classes, fps)
     if bact is not None:
         est = _estimate(*activation_tempo_scores(bact.beat, fps, min_bpm, max_bpm, bact.tempo, oss=oss))
+        est = classic_octave(est, oss, min_bpm, max_bpm)
         salience = bact.beat
     else:
         est = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
@@ -759,6 +763,31 @@ def track(values: np.ndarray, classes: Sequence[str], fps: float, numerator: int
     pos = bar_positions(beats, oss, numerator, downbeat=None if bact is None else bact.downbeat)
     support = float(np.mean(_strength_at(raw, oss.env, fps) > 0.2))
     return Tracked(beats, raw, pos, knots, est, support, bact)
+
+
+def classic_octave(est: TempoEstimate, oss: OnsetStrength, min_bpm: float = MIN_BPM,
+                   max_bpm: float = MAX_BPM, margin: Optional[float] = None) -> TempoEstimate:
+    """The beat network's tempo ``est``, or the classic reading when it is an octave off.
+
+    The classic tempo score (:func:`tempo_scores`, from the drums' onset strength) is
+    read at the network's tempo and at its double and half. When its best tempo is
+    one of those two and it prefers it by less than ``margin`` (None:
+    :data:`CLASSIC_OCTAVE_MARGIN`), that tempo is taken, with margin 0 so that the
+    chart warns that the tempo is ambiguous. A large preference is what the classic
+    score shows on a halftime groove (a snare once a bar reads as a backbeat at
+    twice the tempo), where the network is right.
+    """
+    margin = CLASSIC_OCTAVE_MARGIN if margin is None else margin
+    if margin <= 0:
+        return est
+    bpms, scores = tempo_scores(oss, min_bpm=min_bpm, max_bpm=max_bpm)
+    other = float(bpms[int(np.argmax(scores))])
+    if not any(near_tempo(np.array([est.bpm * r]), other)[0] for r in (2.0, 0.5)):
+        return est
+    here = near_tempo(bpms, est.bpm)
+    if not here.any() or float(scores.max() - scores[here].max()) >= margin:
+        return est
+    return TempoEstimate(other, 0.0, est.bpms, est.scores)
 
 
 def _resolve(beat_model):

@@ -2,7 +2,8 @@
 """Score the beat tracker's backbeat weight on clips the tempo benchmark does not hold.
 
     python scripts/tune_tempo_weights.py --corpus corpus --model models/default.pt \\
-        --beat-model models/beats.pt --cache runs/beats/acts --backbeat 0,1,1.5
+        --beat-model models/beats.pt --cache runs/beats/acts --backbeat 0,1,1.5 \\
+        [--classic-margin 0,0.1,0.3]
 
 For every weight of :data:`drumscribe.charts.beats.NETWORK_BACKBEAT_WEIGHT` listed,
 the tracker with the beat network runs over the clips held out of the beat network's
@@ -13,6 +14,9 @@ right and of the wrong tempos the chart would warn that the tempo is ambiguous, 
 many (without that warning) that the classic tempo score reads twice or half the tempo. The drum model's
 activations are cached in ``--cache`` (the same cache as ``scripts/train_beats.py``),
 by clip name only: give every drum model a cache of its own.
+``--classic-margin`` scores, with every backbeat weight, the margins of
+:data:`drumscribe.charts.beats.CLASSIC_OCTAVE_MARGIN` listed (0, the shipped value, turns
+:func:`drumscribe.charts.beats.classic_octave` off).
 ``bench/bench_beats.py`` scores the chosen weight on its own clips.
 """
 from __future__ import annotations
@@ -39,27 +43,30 @@ def main(argv=None) -> int:
     from drumscribe.training import beat_train
 
     weights = [float(w) for w in a.backbeat.split(",") if w.strip()]
+    margins = [float(m) for m in a.classic_margin.split(",") if m.strip()]
     _, dev = beat_train.split_dev(beat_train.cache_activations(a.corpus, "train", a.model, a.cache))
     val = beat_train.cache_activations(a.corpus, "val", a.model, a.cache)
     model = load_beat_model(a.beat_model)
-    shipped = beats.NETWORK_BACKBEAT_WEIGHT
-    print("| backbeat weight | clips | tempo right | beat F-measure | downbeat F-measure | "
+    shipped, shipped_margin = beats.NETWORK_BACKBEAT_WEIGHT, beats.CLASSIC_OCTAVE_MARGIN
+    print("| backbeat weight | classic margin | clips | tempo right | beat F-measure | downbeat F-measure | "
           "ambiguity warning: right tempos | wrong tempos | octave warning: right tempos | wrong tempos |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
     try:
         for w in weights:
-            beats.NETWORK_BACKBEAT_WEIGHT = w
-            for name, recs in (("held out of training", dev), ("corpus/val", val)):
-                r = beat_train.evaluate_dev(model, recs)
-                right = round(r["tempo_ok"] * r["clips"])
-                print(f"| {w:g}{' (shipped)' if w == shipped else ''} | {name} | "
-                      f"{right} of {r['clips']:.0f} ({r['tempo_ok']:.1%}) | {r['beat_f']:.3f} | "
-                      f"{r['downbeat_f']:.3f} | {r['warned_right']:.0f} of {right} | "
-                      f"{r['warned_wrong']:.0f} of {r['clips'] - right:.0f} | "
-                      f"{r['second_right']:.0f} of {right} | {r['second_wrong']:.0f} of "
-                      f"{r['clips'] - right:.0f} |", flush=True)
+            for m in margins:
+                beats.NETWORK_BACKBEAT_WEIGHT, beats.CLASSIC_OCTAVE_MARGIN = w, m
+                for name, recs in (("held out of training", dev), ("corpus/val", val)):
+                    r = beat_train.evaluate_dev(model, recs)
+                    right = round(r["tempo_ok"] * r["clips"])
+                    print(f"| {w:g}{' (shipped)' if w == shipped else ''} | "
+                          f"{m:g}{' (shipped)' if m == shipped_margin else ''} | {name} | "
+                          f"{right} of {r['clips']:.0f} ({r['tempo_ok']:.1%}) | {r['beat_f']:.3f} | "
+                          f"{r['downbeat_f']:.3f} | {r['warned_right']:.0f} of {right} | "
+                          f"{r['warned_wrong']:.0f} of {r['clips'] - right:.0f} | "
+                          f"{r['second_right']:.0f} of {right} | {r['second_wrong']:.0f} of "
+                          f"{r['clips'] - right:.0f} |", flush=True)
     finally:
-        beats.NETWORK_BACKBEAT_WEIGHT = shipped
+        beats.NETWORK_BACKBEAT_WEIGHT, beats.CLASSIC_OCTAVE_MARGIN = shipped, shipped_margin
     return 0
 
 

@@ -182,6 +182,30 @@ def test_octave_warning_when_the_onset_strength_reads_twice_the_tempo():
     assert tm.suggested_bpm is None
 
 
+def test_classic_octave_takes_the_classic_reading_only_within_the_margin(monkeypatch):
+    """Off by default; with a margin, a network tempo half the played one is replaced
+    by the classic score's reading (margin 0, so the chart warns), a halftime groove's
+    large classic preference for twice the tempo is not, nor is an agreeing reading."""
+    beats, notes = groove_notes(100.0, 64)
+    v, classes = activations(notes, beats[-1] + 1)
+    oss = B.onset_strength(v.astype(np.float64), classes, FPS)
+    bpms = B.tempo_grid(B.MIN_BPM, B.MAX_BPM)
+    flat = np.zeros(bpms.size)
+    half = B.TempoEstimate(50.0, 1.0, bpms, flat)
+    assert B.classic_octave(half, oss) is half  # the shipped margin, 0: never
+    _, scores = B.tempo_scores(oss)
+    pref = float(scores.max() - scores[B.near_tempo(bpms, 50.0)].max())
+    assert pref > 0
+    got = B.classic_octave(half, oss, margin=pref + 0.01)
+    assert got.bpm == pytest.approx(100.0, rel=0.03) and got.margin == 0.0
+    assert B.classic_octave(half, oss, margin=pref - 0.01) is half
+    agree = B.TempoEstimate(100.0, 1.0, bpms, flat)
+    assert B.classic_octave(agree, oss, margin=10.0) is agree
+    # through the tracker: the module constant turns it on
+    monkeypatch.setattr(B, "CLASSIC_OCTAVE_MARGIN", pref + 0.01)
+    assert B.classic_octave(half, oss).bpm == pytest.approx(100.0, rel=0.03)
+
+
 # --- rendered songs, the model's own activations -----------------------------------
 
 
