@@ -775,7 +775,9 @@ def classic_octave(est: TempoEstimate, oss: OnsetStrength, min_bpm: float = MIN_
     :data:`CLASSIC_OCTAVE_MARGIN`), that tempo is taken, with margin 0 so that the
     chart warns that the tempo is ambiguous. A large preference is what the classic
     score shows on a halftime groove (a snare once a bar reads as a backbeat at
-    twice the tempo), where the network is right.
+    twice the tempo), where the network is right. Shipped off: on the clips the
+    tracker's weights are chosen on it gave fewer right tempos at every margin tried
+    (``docs/charts.md``).
     """
     margin = CLASSIC_OCTAVE_MARGIN if margin is None else margin
     if margin <= 0:
