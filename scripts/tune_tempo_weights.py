@@ -37,6 +37,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cache", type=Path, default=Path("runs/beats/acts"))
     ap.add_argument("--backbeat", default="0,1",
                     help="comma-separated backbeat weights to score (default: %(default)s)")
+    ap.add_argument("--classic-margin", default="0",
+                    help="comma-separated classic-octave margins to score (default: %(default)s)")
     a = ap.parse_args(argv)
     from drumscribe.charts import beats
     from drumscribe.charts.beat_net import load_beat_model
