@@ -183,9 +183,9 @@ def test_octave_warning_when_the_onset_strength_reads_twice_the_tempo():
 
 
 def test_classic_octave_takes_the_classic_reading_only_within_the_margin(monkeypatch):
-    """Off by default; with a margin, a network tempo half the played one is replaced
-    by the classic score's reading (margin 0, so the chart warns), a halftime groove's
-    large classic preference for twice the tempo is not, nor is an agreeing reading."""
+    """Off by default; with a margin above the classic score's preference, a network
+    tempo half the played one is replaced by the classic reading (margin 0, so the chart
+    warns); a preference at or above the margin, or an agreeing reading, keeps it."""
     beats, notes = groove_notes(100.0, 64)
     v, classes = activations(notes, beats[-1] + 1)
     oss = B.onset_strength(v.astype(np.float64), classes, FPS)
@@ -201,7 +201,7 @@ def test_classic_octave_takes_the_classic_reading_only_within_the_margin(monkeyp
     assert B.classic_octave(half, oss, margin=pref - 0.01) is half
     agree = B.TempoEstimate(100.0, 1.0, bpms, flat)
     assert B.classic_octave(agree, oss, margin=10.0) is agree
-    # through the tracker: the module constant turns it on
+    # the module constant is the default margin
     monkeypatch.setattr(B, "CLASSIC_OCTAVE_MARGIN", pref + 0.01)
     assert B.classic_octave(half, oss).bpm == pytest.approx(100.0, rel=0.03)
 
