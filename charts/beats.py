@@ -782,14 +782,13 @@ def classic_octave(est: TempoEstimate, oss: OnsetStrength, min_bpm: float = MIN_
     margin = CLASSIC_OCTAVE_MARGIN if margin is None else margin
     if margin <= 0:
         return est
-    bpms, scores = tempo_scores(oss, min_bpm=min_bpm, max_bpm=max_bpm)
-    other = float(bpms[int(np.argmax(scores))])
-    if not any(near_tempo(np.array([est.bpm * r]), other)[0] for r in (2.0, 0.5)):
+    classic = estimate_tempo(oss, min_bpm=min_bpm, max_bpm=max_bpm)
+    if not near_tempo(np.array([2.0, 0.5]) * est.bpm, classic.bpm).any():
         return est
-    here = near_tempo(bpms, est.bpm)
-    if not here.any() or float(scores.max() - scores[here].max()) >= margin:
+    here = near_tempo(classic.bpms, est.bpm)
+    if not here.any() or float(classic.scores.max() - classic.scores[here].max()) >= margin:
         return est
-    return TempoEstimate(other, 0.0, est.bpms, est.scores)
+    return TempoEstimate(classic.bpm, 0.0, est.bpms, est.scores)
 
 
 def _resolve(beat_model):
