@@ -35,6 +35,9 @@ def main(argv=None) -> int:
                          "accompaniment (Debian hydrogen-drumkits-effects; default 0: as the shipped corpus)")
     ap.add_argument("--no-drums-share", type=float, default=0.06, metavar="F",
                     help="share of accompaniment-only clips in train and val (default 0.06)")
+    ap.add_argument("--muldjord-share", type=float, default=0.25, metavar="F",
+                    help="share of each split's clips played on the MuldjordKit, the one recorded "
+                         "multi-microphone kit (default 0.25: as the shipped corpus)")
     ap.add_argument("--install", action="store_true", help="apt-get install the kit packages when missing")
     ap.add_argument("--muldjord", default=None,
                     help="MuldjordKit samples folder (default $DRUMSCRIBE_MULDJORD or data/muldjord)")
@@ -44,6 +47,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if not 0 <= a.timbre <= 2:
         ap.error(f"--timbre {a.timbre:g}: use a strength from 0 (as the shipped corpus) to 2")
+    if not 0 <= a.muldjord_share <= 1:
+        ap.error(f"--muldjord-share {a.muldjord_share:g}: use a share from 0 to 1")
     if not 0 <= a.strums <= 1 or not 0 <= a.no_drums_share < 1:
         ap.error(f"--strums {a.strums:g} / --no-drums-share {a.no_drums_share:g}: use shares from 0 to 1")
     from drumscribe.training.corpus import build_corpus
@@ -59,7 +64,8 @@ def main(argv=None) -> int:
     build_corpus(a.out_dir, {"train": a.hours_train, "val": a.hours_val, "test": a.hours_test,
                              "unseen": a.unseen_hours}, a.seed, a.clip_seconds, a.jobs,
                  kits=registry(muldjord_dir=mdir), accomp_db=tuple(a.accomp_db), kit_cache=a.kit_cache,
-                 timbre=a.timbre, strums=a.strums, no_drums_fraction=a.no_drums_share)
+                 timbre=a.timbre, strums=a.strums, no_drums_fraction=a.no_drums_share,
+                 muldjord_share=a.muldjord_share)
     return 0
 
 

@@ -212,3 +212,16 @@ def test_wider_timbre_spreads_a_class_and_keeps_labels_in_place(kit):
         assert np.array_equal(a, b)
         errs = [abs(detect_onset(a, t) - t) for t, _, _ in labels]
         assert max(errs) < 0.005, errs
+
+
+@pytest.mark.parametrize("share", [0.0, 0.25, 1.0])
+def test_muldjord_share_sets_the_share_of_clips_on_the_recorded_kit(tmp_path, share):
+    kits = [KitSpec(f"muldjord:{i}", "muldjord", "train", "muldjord") for i in range(3)]
+    kits += [KitSpec(f"hydrogen:K{i}", f"hydrogen:K{i}", "train", "hydrogen") for i in range(3)]
+    clips = corpus_mod.plan(kits, {"train": 2.0}, 3, 20.0, tmp_path / "nogmd", muldjord_share=share)
+    on_kit = np.mean([c.kit.family == "muldjord" for c in clips])
+    assert len(clips) == 360
+    # a binomial share of 360 draws: within four standard deviations of the asked share
+    assert abs(on_kit - share) <= 4 * np.sqrt(share * (1 - share) / len(clips)) + 1e-12
+    if share == 1.0:
+        assert {c.kit.kit_id for c in clips} == {k.kit_id for k in kits[:3]}

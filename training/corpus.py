@@ -207,7 +207,7 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
                  jobs: int = 1, kits: Optional[Sequence[KitSpec]] = None, gmd_dir=GMD_DIR,
                  log=print, accomp_db: Tuple[float, float] = (-10.0, 10.0),
                  kit_cache=None, timbre: float = 0.0, strums: float = 0.0,
-                 no_drums_fraction: float = 0.06) -> List[dict]:
+                 no_drums_fraction: float = 0.06, muldjord_share: float = 0.25) -> List[dict]:
     """Build the corpus and write ``out_dir/manifest.csv``.
 
     Parameters
@@ -240,6 +240,9 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
         shipped corpus.
     no_drums_fraction : float
         Share of accompaniment-only clips in train and val (:func:`plan`).
+    muldjord_share : float
+        Share of a split's clips played on the MuldjordKit mic mixes (:func:`plan`);
+        0.25 as the shipped corpus.
 
     Returns
     -------
@@ -264,7 +267,8 @@ def build_corpus(out_dir, hours: Dict[str, float], seed: int = 0, clip_seconds: 
     usable = [k for k in needed if cached_kit(k, cache_dir).complete()]
     log(f"kits ready: {len(usable)}/{len(needed)} usable in {time.time() - t0:.1f}s")
     clips = [dataclasses.replace(c, accomp_db=tuple(accomp_db), timbre=float(timbre), strums=float(strums))
-             for c in plan(usable, hours, seed, clip_seconds, gmd_dir, no_drums_fraction=no_drums_fraction)]
+             for c in plan(usable, hours, seed, clip_seconds, gmd_dir, no_drums_fraction=no_drums_fraction,
+                           muldjord_share=muldjord_share)]
     clips.sort(key=lambda c: (c.kit.kit_id, c.clip))
     t1 = time.time()
     args = [(c, out_dir, cache_dir) for c in clips]
