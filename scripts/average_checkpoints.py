@@ -5,7 +5,11 @@
 
 Snapshots of one fine-tuning run lie close together in weight space; their
 mean often scores like the better snapshots with less epoch-to-epoch noise
-(Izmailov et al., "Averaging Weights Leads to Wider Optima", 2018). Every
+(Izmailov et al., "Averaging Weights Leads to Wider Optima", 2018). Runs
+fine-tuned from the same weights with different data or settings can be
+averaged the same way, a "model soup" (Wortsman et al., 2022); pick among such
+averages on validation data (``scripts/validate_checkpoints.py``,
+``scripts/evaluate.py`` on the ENST sets), never on the reserved kits. Every
 floating-point tensor (batch-norm running statistics included) is averaged;
 integer tensors (batch counters) are taken from the last checkpoint. The
 checkpoints must share class list, architecture and features; the output
@@ -33,7 +37,7 @@ def average(paths):
     for p, c in zip(paths[1:], ckpts[1:]):
         for key in ("classes", "arch", "features"):
             if c.get(key) != first.get(key):
-                raise ValueError(f"{p}: its {key} differs from {paths[0]}'s; average snapshots of one run only")
+                raise ValueError(f"{p}: its {key} differs from {paths[0]}'s; average checkpoints of one model layout only")
         if set(c["state_dict"]) != set(first["state_dict"]):
             raise ValueError(f"{p}: its tensors differ from {paths[0]}'s")
     state = {}

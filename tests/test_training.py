@@ -219,3 +219,33 @@ def test_wider_convolutions_from_a_narrower_model(tiny_corpus, tmp_path):
         with pytest.raises(SystemExit, match=match):
             train(cfg, log=lambda m: None)
     assert not (tmp_path / "bad.pt").exists() and not (tmp_path / "r3").exists()
+
+
+def test_validate_checkpoints_prints_the_runs_own_validation_figure(tiny_corpus, tmp_path):
+    """scripts/validate_checkpoints.py scores a checkpoint as train.py selected it, on the
+    val split plus an extra folder (here the train split stands in for one)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    torch.manual_seed(1)
+    cfg = TrainConfig(corpus=str(tiny_corpus), out=str(tmp_path / "m.pt"), run_dir=str(tmp_path / "run"),
+                      classes=CLASSES, epochs=2, steps_per_epoch=4, batch_size=4, crop_frames=200,
+                      patience=10, threads=1, val_extra=str(tiny_corpus / "train"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        best = train(cfg, log=lambda m: None)
+    row = list(csv.DictReader(open(tmp_path / "run" / "metrics.csv")))[best["epoch"]]
+    script = Path(__file__).resolve().parents[1] / "scripts" / "validate_checkpoints.py"
+    run = subprocess.run([sys.executable, str(script), str(tmp_path / "m.pt"), "--corpus", str(tiny_corpus),
+                          "--val-extra", str(tiny_corpus / "train"), "--cache-dir", str(tmp_path / "feat")],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    line = [ln for ln in run.stdout.splitlines() if ln.startswith(f"| {tmp_path / 'm.pt'} |")]
+    pr, roc = (float(x) for x in line[0].strip("| ").split("|")[1:3])
+    assert pr == pytest.approx(float(row["val_pr_auc_macro"]), abs=1e-4)
+    assert roc == pytest.approx(float(row["val_roc_auc_macro"]), abs=1e-4)
+    # a missing folder is one line and a non-zero exit
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path / "m.pt"), "--corpus", str(tmp_path / "none")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such folder" in bad.stderr and bad.stdout == ""
