@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -64,7 +65,7 @@ def cache_activations(corpus: Path, split: str, model_path: Path, cache: Path,
             if tr is None:
                 tr = Transcriber(model_path)
             act = tr.activations_from_file(corpus / split / f"{name}.flac")
-            tmp = cache / f"{name}.part.npz"
+            tmp = cache / f"{name}.{os.getpid()}.part.npz"  # two runs sharing a cache never collide
             np.savez_compressed(tmp, x=beat_features(act.values, act.classes), fps=act.fps)
             tmp.replace(f)
             if (i + 1) % 50 == 0:
