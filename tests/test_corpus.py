@@ -170,6 +170,11 @@ def test_an_interrupted_build_resumes_only_clips_rendered_with_the_same_options(
     stamp = flac.stat().st_mtime_ns
     again = corpus_mod.render_one(wider, out, cache)  # resumed; the option is no manifest column
     assert again == row and set(again) <= set(corpus_mod.MANIFEST_FIELDS) and flac.stat().st_mtime_ns == stamp
+    # the same clip drawn on another kit (e.g. another --muldjord-share) is rendered again
+    make_kit(tmp_path / "kits", "KitB")
+    kit_b = KitSpec("hydrogen:KitB", "hydrogen:KitB", "train", "hydrogen", str(tmp_path / "kits" / "KitB"))
+    moved = corpus_mod.render_one(dataclasses.replace(wider, kit=kit_b), out, cache)
+    assert moved["kit_id"] == "hydrogen:KitB" and flac.stat().st_mtime_ns != stamp
 
 
 def test_build_creates_a_missing_output_folder(tmp_path):

@@ -154,6 +154,7 @@ def render_one(spec: ClipSpec, out_dir, cache_dir) -> dict:
         row = json.loads(done.read_text())
         options = {k: float(row.pop(k, 0.0)) for k in CLIP_OPTIONS}  # popped: not manifest columns
         if (row.get("seed") == spec.seed and row.get("source") == spec.source
+                and row.get("kit_id") == spec.kit.kit_id  # another --muldjord-share can move a clip's kit
                 and all(options[k] == getattr(spec, k) for k in CLIP_OPTIONS)):
             return row  # rendered by an earlier, interrupted run
     kit = _KITS.get(spec.kit.kit_id)
