@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -30,6 +29,7 @@ import torch
 from torch import nn
 
 from drumscribe.charts.beat_net import FEATURES, BeatModel, BeatNet, beat_features, tempo_bins
+from drumscribe.transcribe.io import atomic_write
 
 
 def clip_beats(tempo: float, downbeat: float, seconds: float) -> Tuple[np.ndarray, np.ndarray]:
@@ -65,9 +65,8 @@ def cache_activations(corpus: Path, split: str, model_path: Path, cache: Path,
             if tr is None:
                 tr = Transcriber(model_path)
             act = tr.activations_from_file(corpus / split / f"{name}.flac")
-            tmp = cache / f"{name}.{os.getpid()}.part.npz"  # two runs sharing a cache never collide
-            np.savez_compressed(tmp, x=beat_features(act.values, act.classes), fps=act.fps)
-            tmp.replace(f)
+            with atomic_write(f) as fh:  # a unique temporary file: runs sharing a cache never collide
+                np.savez_compressed(fh, x=beat_features(act.values, act.classes), fps=act.fps)
             if (i + 1) % 50 == 0:
                 log(f"  activations {i + 1}/{len(rows)} ({time.time() - t0:.0f} s)")
         z = np.load(f)

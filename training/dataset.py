@@ -21,6 +21,7 @@ import torch
 from drumscribe.transcribe.annotations import Annotations, read_annotations
 from drumscribe.transcribe.audio import AUDIO_EXTENSIONS, load_audio
 from drumscribe.transcribe.features import FeatureExtractor, FeatureSettings
+from drumscribe.transcribe.io import atomic_write
 
 
 
@@ -114,9 +115,8 @@ def load_split(split_dir, classes: Sequence[str], settings: FeatureSettings = Fe
         else:
             x = load_audio(p, settings.sample_rate)
             feats = fe.compute(x).numpy().astype(np.float16)
-            tmp = cache.with_suffix(".tmp.npy")
-            np.save(tmp, feats)
-            tmp.replace(cache)
+            with atomic_write(cache) as fh:  # a unique temporary file: runs sharing a cache never collide
+                np.save(fh, feats)
         ann = read_annotations(p.with_suffix(".tsv"))
         targets = frame_targets(ann, classes, feats.shape[0], settings.fps, soft)
         hard = (targets == 1.0).astype(np.float32)  # soft < 1: only onset frames are 1
