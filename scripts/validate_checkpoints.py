@@ -6,9 +6,9 @@
 
 For each checkpoint: the frame-level macro PR AUC and ROC AUC over the classes with
 positives, on ``CORPUS/val`` plus the ``--val-extra`` folders, computed by the
-training code's own functions (``training.train.predict_clips`` and ``auc_metrics``),
-so a figure here equals the ``pr`` column of the run's log for the same weights and
-data. Use it to choose among checkpoints that no training run scored, such as
+training code's own functions (``training.train.load_validation``, ``predict_clips``
+and ``auc_metrics``), so a figure here equals the ``pr`` column of the run's log for
+the same weights and data. Use it to choose among checkpoints that no training run scored, such as
 averages of several runs (``scripts/average_checkpoints.py``), on validation data
 only. Prints a Markdown table, one row per checkpoint in the order given.
 """
@@ -22,20 +22,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def score(path, corpus, val_extra, cache_root=None):
-    """Macro PR AUC and ROC AUC of one checkpoint on the validation clips.
+def score(ck, clips):
+    """Macro PR AUC and ROC AUC of a loaded checkpoint on validation clips.
 
     Parameters
     ----------
-    path : path-like
-        The checkpoint.
-    corpus : path-like
-        Corpus folder; its ``val`` split is used.
-    val_extra : sequence of path-like
-        More folders of ``audio + tsv`` pairs.
-    cache_root : path-like, optional
-        Where the extra folders' features are cached (default: next to them, as
-        ``load_split`` does for corpus splits).
+    ck : drumscribe.transcribe.model.Checkpoint
+    clips : list of drumscribe.training.dataset.Clip
+        Loaded with ``ck``'s classes and feature settings
+        (``training.train.load_validation``).
 
     Returns
     -------
@@ -44,17 +39,8 @@ def score(path, corpus, val_extra, cache_root=None):
     """
     import numpy as np
 
-    from drumscribe.training.dataset import load_split, settings_key
     from drumscribe.training.train import auc_metrics, predict_clips
-    from drumscribe.transcribe.model import load_checkpoint
 
-    ck = load_checkpoint(path)
-    clips = load_split(Path(corpus) / "val", ck.classes, ck.features, progress=False)
-    for extra in val_extra:
-        cache = None
-        if cache_root is not None:
-            cache = Path(cache_root) / settings_key(ck.features) / Path(extra).name
-        clips += load_split(extra, ck.classes, ck.features, cache_dir=cache, progress=False)
     logits = np.concatenate(predict_clips(ck.model, clips))
     hard = np.concatenate([c.hard for c in clips])
     return auc_metrics(hard, 1.0 / (1.0 + np.exp(-logits)), ck.classes)
@@ -73,7 +59,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     import torch
 
+    from drumscribe.training.dataset import settings_key
+    from drumscribe.training.train import load_validation
     from drumscribe.transcribe.errors import CheckpointError
+    from drumscribe.transcribe.model import load_checkpoint
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -88,9 +77,15 @@ def main(argv=None) -> int:
     print("| checkpoint | val PR AUC (macro) | val ROC AUC (macro) |")
     print("|---|---:|---:|")
     status = 0
+    loaded = {}  # checkpoints of one class list and feature layout share their clips
     for p in a.checkpoints:
         try:
-            m = score(p, a.corpus, extras, a.cache_dir)
+            ck = load_checkpoint(p)
+            key = (tuple(ck.classes), settings_key(ck.features))
+            if key not in loaded:
+                loaded[key] = load_validation(a.corpus, extras, ck.classes, ck.features,
+                                              extra_cache=a.cache_dir, progress=False)
+            m = score(ck, loaded[key])
         except (CheckpointError, OSError) as exc:
             print(f"{p}: {exc}", file=sys.stderr)
             status = 2

@@ -230,6 +230,21 @@ def predict_clips(model: nn.Module, clips: List[Clip], batch: int = 16):
     return outs
 
 
+def load_validation(corpus, extras: Sequence[str], classes: Sequence[str], settings: FeatureSettings,
+                    soft: float = 0.5, limit: Optional[int] = None, extra_cache=None,
+                    progress: bool = True) -> List[Clip]:
+    """The validation clips: ``corpus/val`` plus each folder of ``extras`` (blank entries skipped).
+
+    ``extra_cache`` is the root of the extra folders' feature caches
+    (``<extra_cache>/<settings key>/<folder name>``); None keeps :func:`load_split`'s default.
+    """
+    clips = load_split(Path(corpus) / "val", classes, settings, soft=soft, limit=limit, progress=progress)
+    for extra in filter(None, (e.strip() for e in extras)):
+        cache = None if extra_cache is None else Path(extra_cache) / settings_key(settings) / Path(extra).name
+        clips += load_split(extra, classes, settings, soft=soft, limit=limit, cache_dir=cache, progress=progress)
+    return clips
+
+
 def validate(model, clips: List[Clip], loss_fn, classes) -> Dict[str, Optional[float]]:
     """Validation loss and AUC metrics over whole clips."""
     logits = predict_clips(model, clips)
@@ -306,10 +321,8 @@ def train(cfg: TrainConfig, log=print) -> Dict:
     train_clips = load_split(corpus / "train", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
     for extra in filter(None, (v.strip() for v in cfg.train_extra.split(","))):
         train_clips += load_split(extra, cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
-    val_clips = load_split(corpus / "val", cfg.classes, settings, soft=cfg.soft_targets, limit=limit)
-    for extra in filter(None, (v.strip() for v in cfg.val_extra.split(","))):
-        val_clips += load_split(extra, cfg.classes, settings, soft=cfg.soft_targets, limit=limit,
-                                cache_dir=run_dir / "_val_features" / settings_key(settings) / Path(extra).name)
+    val_clips = load_validation(corpus, cfg.val_extra.split(","), cfg.classes, settings, soft=cfg.soft_targets,
+                                limit=limit, extra_cache=run_dir / "_val_features")
     if not train_clips or not val_clips:
         raise SystemExit(f"{corpus}: no train/val clips found; build the corpus with "
                          "scripts/make_corpus.py first")
