@@ -319,9 +319,8 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
     head = "| class | support | " + " | ".join(f"{n} F1 | {n} P | {n} R" for n in names) + " |"
     lines = [head, "|" + "---|" * (2 + 3 * len(names))]
     rows = [(c, {n: evals[n].classes.get(c, Counts()) for n in names}) for c in classes]
-    macro = {n: [evals[n].classes[c].f1 for c in classes
-                 if c in evals[n].classes and evals[n].classes[c].support] for n in names}
-    rows_macro = {n: (sum(v) / len(v) if v else None) for n, v in macro.items()}
+    rows_macro = {n: macro_f1(evals[n], classes) for n in names}
+    n_cls = max((sum(1 for c in classes if evals[n].classes.get(c, Counts()).support) for n in names), default=0)
     rows.append(("**core** (kick, snare, hi-hats, ride)", {n: evals[n].core for n in names}))
     rows.append(("**other**", {n: evals[n].other for n in names}))
     for g in GROUPS:
@@ -330,7 +329,53 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
         sup = next(iter(cs.values())).support
         cells = " | ".join(f"{_fmt(c.f1)} | {_fmt(c.precision)} | {_fmt(c.recall)}" for c in cs.values())
         lines.append(f"| {label} | {sup} | {cells} |")
-    n_cls = max(len(v) for v in macro.values()) if macro else 0
     cells = " | ".join(f"{_fmt(rows_macro[n])} | | " for n in names)
     lines.append(f"| **macro F1** (mean over the {n_cls} classes with support) | | {cells} |")
+    return lines
+
+
+def macro_f1(ev: Evaluation, classes: Sequence[str]) -> Optional[float]:
+    """Mean F1 over the ``classes`` with reference onsets (None when none has any)."""
+    v = [ev.classes[c].f1 for c in classes if c in ev.classes and ev.classes[c].support]
+    return sum(v) / len(v) if v else None
+
+
+def versus(evals: Mapping[str, Evaluation], classes: Sequence[str], target: str = "calibrated",
+           min_support: int = 50, eps: float = 5e-4) -> List[str]:
+    """Does ``target`` beat every other evaluation, in macro F1 and per class?
+
+    The lines say the macro F1 of each setting, then, over the classes with at
+    least ``min_support`` reference onsets, where ``target`` wins against all
+    others, ties the best of them (within ``eps``) or loses, naming the losses
+    with their F1 figures. This is the check of the "per-class thresholds beat
+    the fixed 0.5 and one global threshold" goal, for one folder.
+    """
+    others = [n for n in evals if n != target]
+    if target not in evals or not others:
+        return []
+    m = {n: macro_f1(evals[n], classes) for n in evals}
+    best_other = max((m[n] for n in others if m[n] is not None), default=None)
+    if m[target] is None or best_other is None:
+        verdict = "n/a"
+    else:
+        verdict = ("wins" if m[target] > best_other + eps
+                   else "ties" if m[target] >= best_other - eps else "loses")
+    lines = [f"macro F1: {target} {_fmt(m[target])} vs "
+             + " / ".join(f"{n} {_fmt(m[n])}" for n in others) + f" ({verdict})"]
+    won, tied, lost = [], [], []
+    for c in classes:
+        t = evals[target].classes.get(c, Counts())
+        if t.support < min_support:
+            continue
+        f = {n: evals[n].classes.get(c, Counts()).f1 or 0.0 for n in evals}
+        top = max(f[n] for n in others)
+        if f[target] > top + eps:
+            won.append(c)
+        elif f[target] >= top - eps:
+            tied.append(c)
+        else:
+            lost.append(f"{c} ({_fmt(f[target])} vs " + " / ".join(_fmt(f[n]) for n in others) + ")")
+    n = len(won) + len(tied) + len(lost)
+    lines.append(f"{n} classes with >= {min_support} onsets: {target} wins on {len(won)}, ties on "
+                 f"{len(tied)}, loses on {len(lost)}" + (": " + ", ".join(lost) if lost else ""))
     return lines

@@ -6,7 +6,9 @@
 
 Prints, per folder, a markdown table of F1 / precision / recall at ±50 ms per class,
 for the core and other classes, and for the five coarse groups, then the five-group
-F1 on one line per threshold setting (``--brief``: only those lines). Onsets come from
+F1 on one line per threshold setting (``--brief``: only those lines), then whether the
+calibrated thresholds beat the fixed 0.5 and the calibration's global threshold: in
+macro F1 and per class with at least ``--min-support`` onsets, naming the losses. Onsets come from
 the same postprocessing stage as ``transcribe`` (``Postprocessor.run``: transforms,
 pickers and filters), with the plugins and config given here; pass the ones the
 calibration file was fitted with, or it is refused by name.
@@ -58,6 +60,8 @@ def main(argv=None):
     p.add_argument("--false-alarms", action="store_true",
                    help="also print, per class, where its false alarms lie (duplicate, off-time, "
                         "on another class's onset, on no onset)")
+    p.add_argument("--min-support", type=int, default=50,
+                   help="classes with fewer reference onsets are left out of the per-class verdict")
     p.add_argument("--config", default=None, help="transcribe config (class groups, plugins)")
     p.add_argument("--plugin", action="append", default=[], help="extra postprocessing plugin")
     p.add_argument("--force", action="store_true", help="accept a calibration fitted otherwise")
@@ -71,7 +75,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     from drumscribe.calibration.data import PredictionCache, audio_items, default_cache_dir
     from drumscribe.calibration.evaluate import (evaluate, false_alarms, false_alarms_table, groups_line, heard_as,
-                                                 heard_as_table, markdown_table)
+                                                 heard_as_table, markdown_table, versus)
     from drumscribe.calibration.transforms import AudioTransform
     from drumscribe.transcribe.config import Config, load_config
     from drumscribe.transcribe.inference import Transcriber
@@ -116,6 +120,8 @@ def main(argv=None):
             print()
         for name, e in evals.items():
             print(f"five-group F1 at {name + ':':<12} {groups_line(e)}")
+        for line in versus(evals, ck.classes, min_support=args.min_support):
+            print(line)
         if refs:
             for name, pp, th in (("0.5", fixed, {c: 0.5 for c in names}), ("calibrated", cal, None)):
                 if pp is None:
