@@ -320,7 +320,7 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
     lines = [head, "|" + "---|" * (2 + 3 * len(names))]
     rows = [(c, {n: evals[n].classes.get(c, Counts()) for n in names}) for c in classes]
     rows_macro = {n: macro_f1(evals[n], classes) for n in names}
-    n_cls = max((sum(1 for c in classes if evals[n].classes.get(c, Counts()).support) for n in names), default=0)
+    n_cls = max((len(_with_support(evals[n], classes)) for n in names), default=0)
     rows.append(("**core** (kick, snare, hi-hats, ride)", {n: evals[n].core for n in names}))
     rows.append(("**other**", {n: evals[n].other for n in names}))
     for g in GROUPS:
@@ -334,9 +334,14 @@ def markdown_table(evals: Mapping[str, Evaluation], classes: Sequence[str]) -> L
     return lines
 
 
+def _with_support(ev: Evaluation, classes: Sequence[str]) -> List[str]:
+    """The ``classes`` that have reference onsets in ``ev``."""
+    return [c for c in classes if ev.classes.get(c, Counts()).support]
+
+
 def macro_f1(ev: Evaluation, classes: Sequence[str]) -> Optional[float]:
     """Mean F1 over the ``classes`` with reference onsets (None when none has any)."""
-    v = [ev.classes[c].f1 for c in classes if c in ev.classes and ev.classes[c].support]
+    v = [ev.classes[c].f1 for c in _with_support(ev, classes)]
     return sum(v) / len(v) if v else None
 
 
