@@ -12,9 +12,10 @@ Report folder contents:
 ``analysis_report.txt``
     AUCs, best thresholds, gain over 0.5, game-target check, diagnosis per
     class (:func:`diagnose`), merge advice and recall-cliff flags as columns
-    of their own, the transfer table, the calibration material (domain
-    guard), cross-class confusion, and the YAML snippet to paste into a
-    transcribe config.
+    of their own, the transfer table, each group's own best threshold per
+    class against the kept one (:func:`group_best_table`), the calibration
+    material (domain guard), cross-class confusion, and the YAML snippet to
+    paste into a transcribe config.
 ``report.html``
     One self-contained page (:mod:`drumscribe.calibration.html`): hoverable P/R/F1 curves
     per class with the chosen point, the summary, transfer and confusion
@@ -37,7 +38,7 @@ from drumscribe.transcribe.vocabulary import is_core
 from .calfile import CalibrationFile
 from .metrics import Curve, safe_mean
 from .objectives import GAME_TARGETS, Choice, Objective, best_interval_middle
-from .robust import CLIFF_DROP, CLIFF_STEP
+from .robust import CLIFF_DROP, CLIFF_STEP, GROUP_MIN_ONSETS, group_best
 
 GRID = tuple(round(0.10 + 0.05 * i, 2) for i in range(15))
 """Thresholds of the CSV table: 0.10 .. 0.80 step 0.05."""
@@ -362,6 +363,31 @@ def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
     return lines
 
 
+def group_best_table(best) -> List[str]:
+    """Lines of the table of each group's own best threshold per class.
+
+    Parameters
+    ----------
+    best : dict of str -> drumscribe.calibration.robust.GroupBest
+    """
+    if not best:
+        return [f"no class has {GROUP_MIN_ONSETS} or more reference onsets in any one group"]
+    head = (f"{'class':<14} {'groups':>6} {'min':>6} {'25%':>6} {'median':>6} {'75%':>6} {'max':>6} "
+            f"{'F1 own':>7} {'F1 kept':>7} {'gap':>6}")
+    lines = ["each group's own best threshold, over the groups with enough onsets of the class "
+             "(min .. max); 'F1 own' is the best F1 of those groups' pooled onsets with a threshold "
+             "per group, which no single threshold can beat, 'F1 kept' the same at the kept "
+             "threshold. A wide spread "
+             "with a large gap: the model's scores mean different things in different groups, and "
+             "no threshold transfers; a small gap: the threshold is not what holds the class back",
+             head, "-" * len(head)]
+    for c, b in best.items():
+        q = "".join(f" {x:>6.3f}" for x in np.percentile(b.best, [0, 25, 50, 75, 100]))
+        lines.append(f"{c:<14} {len(b.groups):>6}{q} {b.pooled_own:>7.3f} {b.pooled_kept:>7.3f} "
+                     f"{b.pooled_own - b.pooled_kept:>+6.3f}")
+    return lines
+
+
 def yaml_snippet(choices: Dict[str, Choice]) -> str:
     """The ``postprocessing.class_thresholds`` block to paste into a transcribe config."""
     lines = ["postprocessing:", "  class_thresholds:"]
@@ -400,7 +426,7 @@ def threshold_rows(result, choices: Dict[str, Choice], groups=None) -> List[dict
 
 
 def analysis_text(result, choices, summary, objective, window_ms, confusion_info=None,
-                  fallback: float = 0.5, transfer=None, fit=None) -> str:
+                  fallback: float = 0.5, transfer=None, fit=None, group_best=None) -> str:
     """The text of ``analysis_report.txt``."""
     from .domain import describe
     buf = io.StringIO()
@@ -432,6 +458,10 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
     if transfer is not None:
         w("\nTransfer check\n")
         for line in transfer_table(transfer, summary):
+            w("  " + line + "\n")
+    if group_best is not None:
+        w("\nBest threshold per group\n")
+        for line in group_best_table(group_best):
             w("  " + line + "\n")
     w("\nCalibration material (domain guard)\n")
     for line in describe(result.domain):
@@ -508,8 +538,12 @@ def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, 
             wr.writerow({k: ("" if v is None else (f"{v:.6f}" if isinstance(v, float) else v))
                          for k, v in r.items()})
     written.append(folder / "threshold_results.csv")
+    best = None
+    if getattr(result, "by_group", None) is not None:
+        best = group_best(result.by_group, objective, {c: ch.threshold for c, ch in choices.items()},
+                          groups=groups)
     text = analysis_text(result, choices, summary, objective, window_ms, confusion_info, fallback,
-                         transfer, fit)
+                         transfer, fit, best)
     with atomic_write(folder / "analysis_report.txt", "w") as fh:
         fh.write(text)
     written.append(folder / "analysis_report.txt")

@@ -569,3 +569,139 @@ def shipped_thresholds(f: Fit, kept: Optional[Dict[str, str]]) -> Dict[str, Tupl
         else:
             out[c] = (cf.threshold, "per-class" if cf.weight >= 1.0 else "per-class (shrunk)")
     return out
+
+
+# ----------------------------------------------------------------------------- spread over groups
+
+GROUP_MIN_ONSETS = 20
+"""Reference onsets a group needs in a class for :func:`group_best` to score it alone."""
+
+
+@dataclass
+class GroupBest:
+    """Each group's own best threshold for one class, against the one kept.
+
+    Attributes
+    ----------
+    groups : list of str
+        The groups with at least ``min_onsets`` reference onsets of the class.
+    best : np.ndarray, shape (G,)
+        Each group's best threshold by the objective (the middle of its widest
+        run of equal best scores).
+    f1_own, f1_kept : np.ndarray, shape (G,)
+        Each group's F1 at its own best threshold and at the kept one.
+    pooled_own : float
+        The highest F1 of those groups' counts summed when every group may have
+        a threshold of its own (:func:`best_pooled_f1`): no single threshold
+        can do better.
+    pooled_kept : float
+        The same groups' pooled F1, all at the kept threshold.
+    """
+
+    groups: List[str]
+    best: np.ndarray
+    f1_own: np.ndarray
+    f1_kept: np.ndarray
+    pooled_own: float
+    pooled_kept: float
+
+
+def _f1_counts(tp, fp, n) -> float:
+    den = 2 * tp + fp + (n - tp)
+    return float(2 * tp / den) if den > 0 else 0.0
+
+
+def best_pooled_f1(tp: np.ndarray, fp: np.ndarray, n_ref: np.ndarray, start: int) -> Tuple[float, np.ndarray]:
+    """The highest F1 of counts summed over groups when each group has a threshold of its own.
+
+    Pooled F1 is ``2A / (2A + B)`` with ``A`` the summed true positives and
+    ``B`` the summed false positives and misses. Dinkelbach's method finds its
+    maximum over one threshold index per group: at the current F1 ``F``, each
+    group takes the index maximising ``2 tp - F (2 tp + fp + n - tp)`` (the
+    groups separate), then ``F`` is recomputed; ``F`` never falls and stops
+    when it no longer rises. Since one threshold for every group is among the
+    choices, the result is at least the pooled F1 of any single threshold.
+
+    Parameters
+    ----------
+    tp, fp : np.ndarray, shape (G, T)
+    n_ref : np.ndarray, shape (G,)
+    start : int
+        The threshold index every group starts from.
+
+    Returns
+    -------
+    f1 : float
+    index : np.ndarray of int, shape (G,)
+        Each group's threshold index at that F1.
+    """
+    tp = np.asarray(tp, np.float64)
+    fp = np.asarray(fp, np.float64)
+    n = np.asarray(n_ref, np.float64)[:, None]
+    rows = np.arange(tp.shape[0])
+    idx = np.full(tp.shape[0], int(start))
+    f = _f1_counts(tp[rows, idx].sum(), fp[rows, idx].sum(), n.sum())
+    for _ in range(100):  # converges in a few steps; the bound keeps a bad input finite
+        cand = np.argmax(2 * tp - f * (2 * tp + fp + n - tp), axis=1)
+        g = _f1_counts(tp[rows, cand].sum(), fp[rows, cand].sum(), n.sum())
+        if g <= f + 1e-12:
+            break
+        f, idx = g, cand
+    return f, idx
+
+
+def group_best(stats: GroupStats, objective: Objective, kept: Dict[str, float],
+               min_onsets: int = GROUP_MIN_ONSETS, groups: Optional[Dict[str, list]] = None,
+               core: Callable[[str], bool] = is_core) -> Dict[str, GroupBest]:
+    """Per class, where each group's own best threshold lies and what it would gain.
+
+    A threshold that transfers is one the groups roughly agree on. When each
+    group's best threshold lies far from the others', and the pooled F1 with a
+    threshold per group (``pooled_own``) is well above the F1 at the kept
+    threshold (``pooled_kept``), no single threshold, however it is fitted,
+    can recover the difference: the model's scores mean different things in
+    different groups. When the two are close, the threshold is not what holds
+    the class back.
+
+    Parameters
+    ----------
+    stats : GroupStats
+    objective : Objective
+        Each group's best threshold maximises this objective's score.
+    kept : dict of str -> float
+        The threshold kept per class; classes missing here are left out. It is
+        scored at the first threshold of ``stats`` at or above it.
+    min_onsets : int
+        Groups with fewer reference onsets of a class are left out of it.
+    groups : dict, optional
+        Class groups (a group is core when a member is), as for :func:`fit`.
+    core : callable
+        Whether a class is core (for the ``game`` objective's targets).
+
+    Returns
+    -------
+    dict of str -> GroupBest
+        Classes with at least one group of ``min_onsets`` onsets.
+    """
+    th = stats.thresholds
+    tp, fp, n = stats.tp, stats.fp, stats.n_ref
+    core = _core_of(groups, core)
+    out: Dict[str, GroupBest] = {}
+    for j, c in enumerate(stats.classes):
+        if c not in kept:
+            continue
+        gs = np.flatnonzero(n[:, j] >= max(1, int(min_onsets)))
+        if not gs.size:
+            continue
+        k = min(int(np.searchsorted(th, float(kept[c]) - 1e-9)), th.size - 1)
+        scores = objective_scores(objective, tp[gs, j, :], fp[gs, j, :], n[gs, j], core(c))
+        best_i = np.array([widest_middle(s, th, 1e-12) for s in scores])
+        own = [(tp[g, j, i], fp[g, j, i], n[g, j]) for g, i in zip(gs, best_i)]
+        at_k = [(tp[g, j, k], fp[g, j, k], n[g, j]) for g in gs]
+        bound, _ = best_pooled_f1(tp[gs, j, :], fp[gs, j, :], n[gs, j], k)
+        out[c] = GroupBest(
+            groups=[stats.groups[g] for g in gs], best=th[best_i],
+            f1_own=np.array([_f1_counts(*x) for x in own]),
+            f1_kept=np.array([_f1_counts(*x) for x in at_k]),
+            pooled_own=bound, pooled_kept=_f1_counts(*np.sum(at_k, axis=0)))
+    return out

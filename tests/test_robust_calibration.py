@@ -333,6 +333,7 @@ def test_report_shows_the_domain_description_and_transfer_table(drums_calibratio
     text = (rep / "analysis_report.txt").read_text()
     assert "Calibration material (domain guard)" in text and "material: drums-only" in text
     assert "tonal" in text and "Transfer check" in text and "leave-one-group-out over 2 groups" in text
+    assert "Best threshold per group" in text
     html = (rep / "report.html").read_text()
     assert "<script src" not in html and "<link" not in html  # self-contained
     assert "Transfer check" in html and "Confusion of misses" in html and "drums-only" in html
@@ -420,3 +421,71 @@ def test_manifest_rows_with_a_folder_tell_same_named_files_apart(tmp_path):
     manifest.write_text("clip,group\naudio/take.wav,g7\n")
     assign_groups(lone, [other], "column:group", manifest)
     assert lone[0].group == "group=g7"
+
+
+def _groups_that_disagree(seed=0):
+    """Three groups whose true peaks sit at different heights: low, middle and high."""
+    rng = np.random.default_rng(seed)
+    groups = {}
+    for g, (lo, hi) in enumerate(((0.25, 0.55), (0.45, 0.75), (0.7, 0.98))):
+        ht = rng.uniform(lo, hi, 40 + 10 * g)
+        hf = np.r_[rng.uniform(0.0, lo + 0.1, 60), rng.uniform(0.0, 1.0, 8)]
+        groups[f"song{g}"] = {"snare_head": (ht, hf)}
+    return groups
+
+
+def test_best_pooled_f1_equals_the_brute_force_over_a_threshold_per_group():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        g_n, t_n = 3, 7
+        n = rng.integers(5, 40, g_n)
+        tp = np.sort(rng.integers(0, n[:, None] + 1, (g_n, t_n)), axis=1)[:, ::-1]  # falls with t
+        fp = np.sort(rng.integers(0, 60, (g_n, t_n)), axis=1)[:, ::-1]
+        got, idx = robust.best_pooled_f1(tp, fp, n, start=t_n // 2)
+        best = 0.0
+        for combo in np.ndindex(*(t_n,) * g_n):
+            a = sum(tp[g, k] for g, k in enumerate(combo))
+            b = sum(fp[g, k] for g, k in enumerate(combo))
+            best = max(best, 2 * a / (2 * a + b + (n.sum() - a)))
+        assert got == pytest.approx(best, abs=1e-12)
+        rows = np.arange(g_n)
+        a, b = tp[rows, idx].sum(), fp[rows, idx].sum()
+        assert 2 * a / (2 * a + b + n.sum() - a) == pytest.approx(got)
+        singles = [2 * tp[:, k].sum() / (2 * tp[:, k].sum() + fp[:, k].sum() + n.sum() - tp[:, k].sum())
+                   for k in range(t_n)]
+        assert got >= max(singles) - 1e-12
+
+
+def test_group_best_finds_each_groups_best_threshold_as_scikit_learn_scores_it():
+    from sklearn.metrics import f1_score
+
+    groups = _groups_that_disagree()
+    st = stats_from_heights(groups)
+    kept = 0.5
+    out = robust.group_best(st, F1, {"snare_head": kept})["snare_head"]
+    assert out.groups == ["song0", "song1", "song2"]
+    for g, (name, per) in enumerate(groups.items()):
+        ht, hf = per["snare_head"]
+        y = np.r_[np.ones(ht.size), np.zeros(hf.size)]
+        s = np.r_[ht, hf]
+        f1 = np.array([f1_score(y, s >= t, zero_division=0) for t in TH])
+        # the chosen threshold is among the best ones, in the middle of a run of them
+        assert f1[np.searchsorted(TH, out.best[g])] == pytest.approx(f1.max())
+        assert out.f1_own[g] == pytest.approx(f1.max())
+        assert out.f1_kept[g] == pytest.approx(f1_score(y, s >= kept))
+    # the groups disagree (low, middle, high peaks), and a threshold per group gains on the kept one
+    assert out.best[0] < out.best[1] < out.best[2]
+    pooled_y = np.concatenate([np.r_[np.ones(p["snare_head"][0].size), np.zeros(p["snare_head"][1].size)]
+                               for p in groups.values()])
+    pooled_s = np.concatenate([np.r_[p["snare_head"][0], p["snare_head"][1]] for p in groups.values()])
+    single_best = max(f1_score(pooled_y, pooled_s >= t) for t in TH[1:-1])
+    assert out.pooled_kept == pytest.approx(f1_score(pooled_y, pooled_s >= kept))
+    assert out.pooled_own > single_best + 0.05
+
+
+def test_group_best_leaves_out_groups_with_too_few_onsets():
+    groups = _groups_that_disagree()
+    groups["song1"]["snare_head"] = (groups["song1"]["snare_head"][0][:5], groups["song1"]["snare_head"][1])
+    out = robust.group_best(stats_from_heights(groups), F1, {"snare_head": 0.5}, min_onsets=20)
+    assert out["snare_head"].groups == ["song0", "song2"]
+    assert robust.group_best(stats_from_heights(groups), F1, {"snare_head": 0.5}, min_onsets=100) == {}
