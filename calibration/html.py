@@ -4,8 +4,8 @@ No external files, fonts or scripts: the curves are inline SVG drawn from a
 JSON block by a short script, so the page works offline and can be mailed.
 Hovering a curve shows the threshold and precision, recall and F1 there; the
 chosen threshold is marked. Below the curves: the summary (diagnosis, merge
-advice, flags), the transfer table, the confusion table and the calibration
-material.
+advice, flags), the transfer table, each group's own best threshold per class,
+the confusion table and the calibration material.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ def _table(head: List[str], rows: List[List[str]], classes: List[str] = None) ->
 
 
 def html_report(result, choices, summary: Dict[str, dict], objective, window_ms, confusion_info=None,
-                transfer=None, fit=None) -> str:
+                transfer=None, fit=None, group_best=None) -> str:
     """The page's text (see the module docstring)."""
     from .report import _flags, _merge_text
 
@@ -179,6 +179,15 @@ def html_report(result, choices, summary: Dict[str, dict], objective, window_ms,
         marks.append("")
         parts.append(_table(["class", "support", "per-class F1", "global F1", "0.5 F1", "kept"], rows,
                             marks))
+    if group_best:
+        parts.append("<h2>Best threshold per group</h2><p>Each group's own best threshold (groups "
+                     "with enough onsets of the class); F1 own: the best pooled F1 with a threshold "
+                     "per group, which no single threshold can beat; F1 kept: at the kept "
+                     "threshold.</p>")
+        rows = [[c, len(b.groups)] + [f"{x:.3f}" for x in np.percentile(b.best, [0, 50, 100])]
+                + [f"{b.pooled_own:.3f}", f"{b.pooled_kept:.3f}", f"{b.pooled_own - b.pooled_kept:+.3f}"]
+                for c, b in group_best.items()]
+        parts.append(_table(["class", "groups", "min", "median", "max", "F1 own", "F1 kept", "gap"], rows))
     if confusion_info and len(confusion_info[0]):
         classes, misses, table = confusion_info
         parts.append("<h2>Confusion of misses</h2><p>Row A, column B: onsets of A missed by A but "

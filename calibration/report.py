@@ -551,7 +551,7 @@ def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, 
 
     with atomic_write(folder / "report.html", "w") as fh:
         fh.write(html_report(result, choices, summary, objective, window_ms, confusion_info,
-                             transfer, fit))
+                             transfer, fit, best))
     written.append(folder / "report.html")
     written += _plots(folder, result, choices)
     return written

@@ -489,3 +489,17 @@ def test_group_best_leaves_out_groups_with_too_few_onsets():
     out = robust.group_best(stats_from_heights(groups), F1, {"snare_head": 0.5}, min_onsets=20)
     assert out["snare_head"].groups == ["song0", "song2"]
     assert robust.group_best(stats_from_heights(groups), F1, {"snare_head": 0.5}, min_onsets=100) == {}
+
+
+def test_group_best_table_prints_the_spread_and_the_gap():
+    from drumscribe.calibration.report import group_best_table
+
+    b = robust.group_best(stats_from_heights(_groups_that_disagree()), F1, {"snare_head": 0.5})
+    lines = group_best_table(b)
+    row = next(ln for ln in lines if ln.startswith("snare_head"))
+    g = b["snare_head"]
+    assert row.split()[1:] == ["3", f"{g.best.min():.3f}", f"{np.percentile(g.best, 25):.3f}",
+                               f"{np.median(g.best):.3f}", f"{np.percentile(g.best, 75):.3f}",
+                               f"{g.best.max():.3f}", f"{g.pooled_own:.3f}", f"{g.pooled_kept:.3f}",
+                               f"{g.pooled_own - g.pooled_kept:+.3f}"]
+    assert group_best_table({}) == ["no class has 20 or more reference onsets in any one group"]
