@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the transfer check keeps a method over a simpler one only when it also wins "
                         "in this share of bootstrap resamples of the held-out groups, e.g. 0.9 "
                         "(default 0: the best pooled held-out score)")
+    p.add_argument("--transfer-by-material", action="store_true",
+                   help="the transfer check also holds each material (drums-only or full mix, "
+                        "from the tonal share of each group's audio) on its own: a method that "
+                        "loses to a simpler one on the held-out groups of one material is not kept")
     p.add_argument("--no-audio-stats", action="store_true",
                    help="do not measure the audio for the domain description")
     p.add_argument("-o", "--output", required=True, metavar="calibration.yaml",
@@ -121,6 +125,8 @@ def _main(argv: Optional[List[str]], counter) -> int:
         parser.error("--smooth must be in [0, 0.5]")
     if not 0 <= args.transfer_confidence <= 1:
         parser.error("--transfer-confidence must be in [0, 1]")
+    if args.transfer_by_material and args.no_audio_stats:
+        parser.error("--transfer-by-material needs the audio measured; drop --no-audio-stats")
     if args.manifest and not str(args.group_by).startswith("column:"):  # noqa: SIM102
         parser.error("--manifest needs --group-by column:NAME")
     if not 0.0 <= args.fallback <= 1.0:
@@ -274,7 +280,9 @@ def _run(args, objective, say, err, counter, client=None) -> int:
     if args.transfer == "yes" or (args.transfer == "auto" and n_groups >= 2):
         tr = robust.transfer(result.by_group, objective, args.min_support, args.fallback,
                              max(10, args.bootstrap // 4), args.seed, groups=groups,
-                             step=args.smooth, confidence=args.transfer_confidence)
+                             step=args.smooth, confidence=args.transfer_confidence,
+                             materials=(domain.group_materials(collector.files)
+                                        if args.transfer_by_material else None))
     shipped = robust.shipped_thresholds(fit, tr.kept if tr else None)
     choices = {c: Choice(t, fit.classes[c].support > 0, fit.classes[c].note)
                for c, (t, _) in shipped.items()}

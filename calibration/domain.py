@@ -142,7 +142,7 @@ class Collector:
         self.files: List[dict] = []
 
     def __call__(self, item, activations, transformed) -> None:
-        entry = {"activations": activation_features(transformed)}
+        entry = {"group": str(getattr(item, "group", "")), "activations": activation_features(transformed)}
         src = activations.source or str(item.name)
         if self.audio and src and Path(src).suffix.lower() not in (".npz",) and Path(src).is_file():
             entry["audio"] = audio_features(src)
@@ -161,6 +161,32 @@ def _range(values: Sequence[float]) -> Optional[dict]:
             "hi": round(float(v.max()), 4), "n": int(v.size)}
 
 
+def material_of(tonal_median: float) -> str:
+    """"full mix" from :data:`MIX_TONAL` of median tonal share up, else "drums-only"."""
+    return "drums-only" if tonal_median < MIX_TONAL else "full mix"
+
+
+def group_materials(files: Sequence[dict]) -> Dict[str, str]:
+    """The material of each data group, from the median tonal share of its files.
+
+    Parameters
+    ----------
+    files : sequence of dict
+        :class:`Collector` entries (``group`` and ``audio`` keys).
+
+    Returns
+    -------
+    dict of str -> str
+        Group -> "drums-only" or "full mix", for groups with measured audio.
+    """
+    tonal: Dict[str, List[float]] = {}
+    for f in files:
+        a = f.get("audio")
+        if a and a.get("tonal") is not None and math.isfinite(a["tonal"]):
+            tonal.setdefault(str(f.get("group", "")), []).append(float(a["tonal"]))
+    return {g: material_of(float(np.median(v))) for g, v in tonal.items()}
+
+
 def profile(files: Sequence[dict]) -> dict:
     """The calibration file's ``domain`` section from per-file features."""
     audio = [f.get("audio") for f in files if f.get("audio")]
@@ -175,8 +201,7 @@ def profile(files: Sequence[dict]) -> dict:
         if r:
             out["activations"][c] = {"peak_level": r}
     tonal = out["audio"].get("tonal")
-    out["material"] = ("unknown (no audio measured)" if tonal is None else
-                       "drums-only" if tonal["median"] < MIX_TONAL else "full mix")
+    out["material"] = "unknown (no audio measured)" if tonal is None else material_of(tonal["median"])
     return out
 
 

@@ -268,7 +268,7 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
 
 def transfer_dict(tr) -> dict:
     """Plain data of a :class:`drumscribe.calibration.robust.Transfer` (for the calibration file)."""
-    return {"folds": int(tr.folds),
+    out = {"folds": int(tr.folds),
             "confidence": _f(tr.confidence),
             "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
             "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
@@ -277,6 +277,12 @@ def transfer_dict(tr) -> dict:
                               **({"win_share": {m: _f(v) for m, v in tr.win_share[c].items()}}
                                  if c in tr.win_share else {})}
                           for c in tr.counts["fixed 0.5"]}}
+    if getattr(tr, "materials", None):
+        out["materials"] = dict(zip(tr.groups, tr.materials))
+        for c, lost in tr.material_loss.items():
+            out["per_class"][c]["lost_on_material"] = {m: {"material": mat, "score": _f(a), "simpler": _f(b)}
+                                                       for m, (mat, a, b) in lost.items()}
+    return out
 
 
 def kept_reason(tr, c: str) -> str:
@@ -291,7 +297,13 @@ def kept_reason(tr, c: str) -> str:
     if kept != "fixed 0.5" and kept in share:
         need = f" (>= {tr.confidence:.0%})" if tr.confidence > 0 else ""
         parts.append(f"beat {tr.versus[c][kept]} in {share[kept]:.0%} of resamples{need}")
+    lost = getattr(tr, "material_loss", {}).get(c, {})
     for m in ("per-class", "global"):
+        if m in lost and m != kept:
+            mat, sm, s0 = lost[m]
+            parts.append(f"{m} scored higher but lost to {tr.versus[c][m]} on the held-out {mat} "
+                         f"groups ({sm:.3f} vs {s0:.3f})")
+            break
         if m in share and m != kept and tr.score[m][c] > tr.score[kept][c] + 1e-9:
             parts.append(f"{m} scored higher but beat {tr.versus[c][m]} in only {share[m]:.0%} "
                          f"of resamples (< {tr.confidence:.0%})")
@@ -348,6 +360,9 @@ def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
             "bootstrap resamples of the groups" if tr.confidence > 0 else
             "the best pooled score is kept; 'why' gives the share of bootstrap resamples of the "
             "groups in which it won")
+    if getattr(tr, "materials", None):
+        rule += ("; a method must also not lose to the simpler one on the held-out groups of any "
+                 f"one material ({', '.join(sorted({x for x in tr.materials if x}))})")
     lines = [f"leave-one-group-out over {tr.folds} groups: F1 on each held-out group's onsets "
              f"(counts summed over the groups); {rule}", head, "-" * len(head)]
     for c in tr.counts["fixed 0.5"]:

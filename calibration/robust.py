@@ -442,6 +442,14 @@ class Transfer:
         That simpler method, per class and method.
     confidence : float
         The share :func:`decide` asked for.
+    groups : list of str
+        The held-out group of each fold.
+    materials : list of str
+        The material of each fold (group), when :func:`decide` also checked each
+        material on its own; empty otherwise.
+    material_loss : dict of str -> dict of method -> (material, score, simpler score)
+        Per class, a method that scored higher overall but lost to the simpler
+        one on the held-out groups of one material (:func:`decide`).
     """
 
     counts: Dict[str, Dict[str, Tuple[int, int, int]]]
@@ -455,18 +463,23 @@ class Transfer:
     win_share: Dict[str, Dict[str, float]] = field(default_factory=dict)
     versus: Dict[str, Dict[str, str]] = field(default_factory=dict)
     confidence: float = CONFIDENCE
+    groups: List[str] = field(default_factory=list)
+    materials: List[str] = field(default_factory=list)
+    material_loss: Dict[str, Dict[str, Tuple[str, float, float]]] = field(default_factory=dict)
 
 
 def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fallback: float = 0.5,
              n_boot: int = 50, seed: int = 0, groups: Optional[Dict[str, list]] = None,
              core: Callable[[str], bool] = is_core, confidence: float = CONFIDENCE,
-             **kw) -> Transfer:
+             materials: Optional[Dict[str, str]] = None, **kw) -> Transfer:
     """Leave-one-group-out check of per-class, global and fixed-0.5 thresholds.
 
     For each group: fit (:func:`fit`) on the other groups, count TP/FP/FN of the
     held-out group at the per-class thresholds, the global threshold and 0.5.
     Counts are summed over the held-out groups per class; :func:`decide` then keeps
-    a method per class (``confidence``: see there).
+    a method per class (``confidence`` and ``materials``: see there).
+    ``materials`` maps each group to its material ("drums-only", "full mix":
+    :func:`drumscribe.calibration.domain.group_materials`).
 
     Raises
     ------
@@ -505,13 +518,17 @@ def transfer(stats: GroupStats, objective: Objective, min_support: int = 50, fal
             f1[m][c] = float(2 * a / (2 * a + b + fn)) if a + b + fn else 0.0
     macro_score = {m: float(np.mean(list(score[m].values()))) if score[m] else float("nan") for m in METHODS}
     macro_f1 = {m: float(np.mean(list(f1[m].values()))) if f1[m] else float("nan") for m in METHODS}
-    out = Transfer(counts, score, f1, macro_score, macro_f1, folds=G, fold_counts=per_fold)
-    out.kept = decide(out, objective, confidence, seed=seed, core=is_core_name)
+    out = Transfer(counts, score, f1, macro_score, macro_f1, folds=G, fold_counts=per_fold,
+                   groups=list(stats.groups))
+    fold_materials = [materials.get(g, "") for g in stats.groups] if materials else None
+    out.kept = decide(out, objective, confidence, seed=seed, core=is_core_name,
+                      materials=fold_materials, min_support=min_support)
     return out
 
 
 def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, seed: int = 0,
-           core: Callable[[str], bool] = is_core, n_boot: int = DECISION_BOOT) -> Dict[str, str]:
+           core: Callable[[str], bool] = is_core, n_boot: int = DECISION_BOOT,
+           materials: Optional[Sequence[str]] = None, min_support: int = 50) -> Dict[str, str]:
     """Per class, the method that held-out groups favour; ties go to the simpler method.
 
     Simpler means fixed 0.5, then global, then per-class. Starting from the fixed
@@ -520,12 +537,25 @@ def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, s
     ``n_boot`` bootstrap resamples of the held-out groups (each resample draws the
     groups with replacement and pools their counts). A win that rests on one
     group is not enough. With ``confidence`` 0 this is the plain best pooled score.
+
+    With ``materials`` (the material of each fold, e.g. "drums-only" or "full
+    mix") and more than one material among them, a method must also not score
+    lower than the one it replaces on the pooled held-out counts of each
+    material in which the class has at least ``min_support`` reference onsets:
+    a threshold that wins on drum recordings and loses on mixes does not
+    transfer to mixes, and the simpler method is kept.
+
     Classes without positives keep "fixed 0.5" (their fallback). Fills
-    ``tr.win_share``, ``tr.versus`` and ``tr.confidence``.
+    ``tr.win_share``, ``tr.versus``, ``tr.confidence``, ``tr.materials`` and
+    ``tr.material_loss``.
     """
     kept: Dict[str, str] = {}
     tr.confidence = float(confidence)
     tr.win_share, tr.versus = {}, {}
+    tr.material_loss = {}
+    named = sorted({x for x in materials or () if x})  # a group without measured audio has ""
+    tr.materials = list(materials) if materials is not None and len(named) > 1 else []
+    by_material = {mat: np.array([x == mat for x in tr.materials]) for mat in named} if tr.materials else {}
     order = ("fixed 0.5", "global") if objective.kind == "global" else ("fixed 0.5", "global", "per-class")
     have_folds = bool(tr.fold_counts) and tr.folds >= 2
     w = _weights(tr.folds, n_boot, np.random.default_rng(seed)) if have_folds else None
@@ -539,6 +569,20 @@ def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, s
             a, b, fn = (w @ tr.fold_counts[m][:, j, :].astype(np.float64)).T
             return objective_scores(objective, a[:, None], b[:, None], a + fn, core(c))[:, 0]
 
+        def material_loss(m, simpler):
+            """The first material on which ``m`` scores below ``simpler``, or None."""
+            for mat, rows in by_material.items():
+                a, b, fn = tr.fold_counts[m][rows, j, :].sum(axis=0)
+                a0, b0, fn0 = tr.fold_counts[simpler][rows, j, :].sum(axis=0)
+                if a + fn < min_support:
+                    continue
+                sm, s0 = (float(objective_scores(objective, np.array([[x]]), np.array([[y]]),
+                                                 np.array([x + z]), core(c))[0, 0])
+                          for x, y, z in ((a, b, fn), (a0, b0, fn0)))
+                if sm < s0 - 1e-9:
+                    return mat, sm, s0
+            return None
+
         best = order[0]
         tr.win_share[c], tr.versus[c] = {}, {}
         for m in order[1:]:
@@ -548,7 +592,11 @@ def decide(tr: Transfer, objective: Objective, confidence: float = CONFIDENCE, s
                 share = float(np.mean(boot(m) > boot(best) + 1e-12))
             tr.win_share[c][m] = share
             if tr.score[m][c] > tr.score[best][c] + 1e-9 and share >= confidence - 1e-12:
-                best = m
+                loss = material_loss(m, best) if by_material else None
+                if loss is None:
+                    best = m
+                else:
+                    tr.material_loss.setdefault(c, {})[m] = loss
         kept[c] = best
     return kept
 

@@ -503,3 +503,63 @@ def test_group_best_table_prints_the_spread_and_the_gap():
                                f"{g.best.max():.3f}", f"{g.pooled_own:.3f}", f"{g.pooled_kept:.3f}",
                                f"{g.pooled_own - g.pooled_kept:+.3f}"]
     assert group_best_table({}) == ["no class has 20 or more reference onsets in any one group"]
+
+
+def test_a_threshold_that_wins_on_drum_groups_and_loses_on_mixes_is_not_kept_by_material():
+    # five drum-only groups whose true snare peaks sit high over false peaks up to 0.65 (their
+    # best threshold is about 0.67), and three mix groups whose true peaks sit lower, from 0.35
+    # (they want about 0.35): pooled over all held-out groups the drums' own threshold wins;
+    # on the mixes alone it loses to 0.5
+    rng = np.random.default_rng(5)
+    groups, materials = {}, {}
+    for g in range(5):
+        groups[f"drums{g}"] = {"snare_head": (rng.uniform(0.68, 0.98, 120), rng.uniform(0.0, 0.65, 80))}
+        materials[f"drums{g}"] = "drums-only"
+    for g in range(3):
+        groups[f"mix{g}"] = {"snare_head": (rng.uniform(0.35, 0.95, 40), rng.uniform(0.0, 0.33, 60))}
+        materials[f"mix{g}"] = "full mix"
+    for per in groups.values():  # a kick that peaks low everywhere keeps the global threshold apart
+        per["kick"] = (rng.uniform(0.2, 0.4, 60), rng.uniform(0.0, 0.15, 30))
+    st = stats_from_heights(groups)
+    plain = robust.transfer(st, F1, min_support=50, n_boot=20)
+    assert plain.kept["snare_head"] == "per-class" and not plain.materials
+    mixes = [i for i, g in enumerate(st.groups) if g.startswith("mix")]
+
+    def f1_on(tr, m, rows):
+        a, b, fn = tr.fold_counts[m][rows, st.classes.index("snare_head")].sum(0)
+        return 2 * a / (2 * a + b + fn)
+
+    assert f1_on(plain, "per-class", mixes) < f1_on(plain, "fixed 0.5", mixes)
+    tr = robust.transfer(st, F1, min_support=50, n_boot=20, materials=materials)
+    assert tr.kept["snare_head"] != "per-class"
+    assert tr.materials == [materials[g] for g in st.groups]
+    mat, own, simpler = tr.material_loss["snare_head"]["per-class"]
+    assert mat == "full mix"
+    assert own == pytest.approx(f1_on(tr, "per-class", mixes))
+    assert simpler == pytest.approx(f1_on(tr, tr.kept["snare_head"], mixes))
+    from drumscribe.calibration.report import kept_reason, transfer_dict
+
+    assert f"lost to {tr.kept['snare_head']} on the held-out full mix groups" in kept_reason(tr, "snare_head")
+    d = transfer_dict(tr)
+    assert d["materials"] == materials
+    assert d["per_class"]["snare_head"]["lost_on_material"]["per-class"]["material"] == "full mix"
+    # a material with too little support of the class is not held on its own
+    few = robust.transfer(st, F1, min_support=200, n_boot=20, materials=materials)
+    assert "snare_head" not in few.material_loss
+
+
+def test_group_materials_from_the_median_tonal_share_of_each_group():
+    from drumscribe.calibration.domain import MIX_TONAL, group_materials
+
+    files = [{"group": "a", "audio": {"tonal": 0.2}}, {"group": "a", "audio": {"tonal": 0.9}},
+             {"group": "a", "audio": {"tonal": 0.3}}, {"group": "b", "audio": {"tonal": MIX_TONAL}},
+             {"group": "c", "audio": None}]
+    assert group_materials(files) == {"a": "drums-only", "b": "full mix"}
+
+
+def test_transfer_by_material_needs_the_audio_measured(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        calibrate(["--model", "m.pt", "--data", str(tmp_path), "-o", str(tmp_path / "c.yaml"),
+                   "--transfer-by-material", "--no-audio-stats"])
+    assert e.value.code == 2
+    assert "--transfer-by-material needs the audio measured" in capsys.readouterr().err
