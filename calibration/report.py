@@ -303,7 +303,7 @@ def kept_reason(tr, c: str) -> str:
             mat, sm, s0 = lost[m]
             parts.append(f"{m} scored higher but lost to {tr.versus[c][m]} on the held-out {mat} "
                          f"groups ({sm:.3f} vs {s0:.3f})")
-            break
+            continue
         if m in share and m != kept and tr.score[m][c] > tr.score[kept][c] + 1e-9:
             parts.append(f"{m} scored higher but beat {tr.versus[c][m]} in only {share[m]:.0%} "
                          f"of resamples (< {tr.confidence:.0%})")
