@@ -17,6 +17,7 @@ from typing import Dict, List
 import numpy as np
 
 from .domain import describe
+from .phrases import flags, merge_text
 
 POINTS = 201
 """Curve points per class in the page (thresholds 0, 0.005, ... 1)."""
@@ -133,8 +134,6 @@ def _table(head: List[str], rows: List[List[str]], classes: List[str] = None) ->
 def html_report(result, choices, summary: Dict[str, dict], objective, window_ms, confusion_info=None,
                 transfer=None, fit=None, group_best=None) -> str:
     """The page's text (see the module docstring)."""
-    from .report import _flags, _merge_text
-
     data = _curve_data(result, choices, summary)
     parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
              "<title>drumscribe calibration report</title>", f"<style>{_STYLE}</style></head><body>",
@@ -157,8 +156,8 @@ def html_report(result, choices, summary: Dict[str, dict], objective, window_ms,
         iv = s.get("interval")
         rows.append([c, s["support"], _num(s["roc_auc"]), _num(s["pr_auc"]), f"{s['threshold']:.3f}",
                      f"{iv[0]:.3f}-{iv[1]:.3f}" if iv else "-", s.get("method") or "-",
-                     _num(at_t.get("f1")), _num(at_5.get("f1")), s["diagnosis"], _merge_text(s),
-                     _flags(s) or "-"])
+                     _num(at_t.get("f1")), _num(at_5.get("f1")), s["diagnosis"], merge_text(s),
+                     flags(s) or "-"])
         marks.append("bad" if s["diagnosis"].startswith(("poor", "class")) else "")
     parts.append(_table(["class", "support", "ROC AUC", "AP", "threshold", "90% interval", "kept",
                          "F1 chosen", "F1 0.5", "diagnosis", "merge advice", "flags"], rows, marks))

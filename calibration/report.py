@@ -38,6 +38,7 @@ from drumscribe.transcribe.vocabulary import is_core
 from .calfile import CalibrationFile
 from .metrics import Curve, safe_mean
 from .objectives import GAME_TARGETS, Choice, Objective, best_interval_middle
+from .phrases import flags, merge_text
 from .robust import CLIFF_DROP, CLIFF_STEP, GROUP_MIN_ONSETS, group_best
 
 GRID = tuple(round(0.10 + 0.05 * i, 2) for i in range(15))
@@ -319,20 +320,6 @@ def _fmt(x, nd=3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
-def _flags(s: dict) -> str:
-    out = []
-    if s.get("cliff"):
-        out.append(f"recall cliff (-{s['cliff']:.0%} within +{CLIFF_STEP:g})")
-    if s.get("method", "").startswith("global (support"):
-        out.append("low support")
-    return ", ".join(out)
-
-
-def _merge_text(s: dict) -> str:
-    m = s.get("merge")
-    return f"with {m['class']} ({m['near_other']}/{m['misses']} misses)" if m else "-"
-
-
 def summary_table(summary: Dict[str, dict]) -> List[str]:
     """Lines of the terminal summary table."""
     head = (f"{'class':<14} {'support':>7} {'ROC':>6} {'AP':>6} {'thr':>6} {'kept':<18} "
@@ -344,7 +331,7 @@ def summary_table(summary: Dict[str, dict]) -> List[str]:
         lines.append(f"{c:<14} {s['support']:>7d} {_fmt(s['roc_auc']):>6} {_fmt(s['pr_auc']):>6} "
                      f"{s['threshold']:>6.3f} {str(s.get('method') or '-')[:18]:<18} "
                      f"{_fmt(at_t.get('f1')):>7} {_fmt(at_5.get('f1')):>7}  "
-                     f"{s['diagnosis'][:34]:<34} {_merge_text(s):<28} {_flags(s)}".rstrip())
+                     f"{s['diagnosis'][:34]:<34} {merge_text(s):<28} {flags(s)}".rstrip())
     m_t = safe_mean((s["at_threshold"] or {}).get("f1") for s in summary.values())
     m_5 = safe_mean((s["at_0_5"] or {}).get("f1") for s in summary.values())
     lines.append(f"{'macro':<14} {'':>7} {_fmt(safe_mean(s['roc_auc'] for s in summary.values())):>6} "
@@ -502,7 +489,7 @@ def analysis_text(result, choices, summary, objective, window_ms, confusion_info
         w(f"  game targets (F1 > {g['target_f1']:g}, recall > {g['target_recall']:g}): "
           f"{'met' if g['met'] else 'NOT met'}\n")
         w(f"  diagnosis: {s['diagnosis']}\n")
-        w(f"  merge advice: {_merge_text(s)}\n")
+        w(f"  merge advice: {merge_text(s)}\n")
         if s.get("cliff"):
             w(f"  flag: recall cliff, {s['cliff']:.0%} of recall is lost within +{CLIFF_STEP:g}\n")
         if s["note"]:
