@@ -270,14 +270,14 @@ def build_calibration(result, choices: Dict[str, Choice], summary: Dict[str, dic
 def transfer_dict(tr) -> dict:
     """Plain data of a :class:`drumscribe.calibration.robust.Transfer` (for the calibration file)."""
     out = {"folds": int(tr.folds),
-            "confidence": _f(tr.confidence),
-            "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
-            "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
-            "per_class": {c: {"kept": tr.kept.get(c),
-                              **{m: _f(tr.f1[m].get(c)) for m in tr.f1},
-                              **({"win_share": {m: _f(v) for m, v in tr.win_share[c].items()}}
-                                 if c in tr.win_share else {})}
-                          for c in tr.counts["fixed 0.5"]}}
+           "confidence": _f(tr.confidence),
+           "macro_f1": {m: _f(v) for m, v in tr.macro_f1.items()},
+           "macro_score": {m: _f(v) for m, v in tr.macro_score.items()},
+           "per_class": {c: {"kept": tr.kept.get(c),
+                             **{m: _f(tr.f1[m].get(c)) for m in tr.f1},
+                             **({"win_share": {m: _f(v) for m, v in tr.win_share[c].items()}}
+                                if c in tr.win_share else {})}
+                         for c in tr.counts["fixed 0.5"]}}
     if getattr(tr, "materials", None):
         out["materials"] = dict(zip(tr.groups, tr.materials))
         for c, lost in tr.material_loss.items():
