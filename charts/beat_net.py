@@ -40,7 +40,7 @@ from torch import nn
 from drumscribe.transcribe.errors import DrumscribeError
 from drumscribe.transcribe.vocabulary import GROUPS, group_of
 
-from .beats import tempo_grid
+from .tempi import tempo_grid
 
 FEATURES = ("kick", "snare", "hihat", "toms", "cymbals", "all")
 """Input columns: the highest activation of each vocabulary group, and of all classes."""

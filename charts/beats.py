@@ -49,6 +49,8 @@ import numpy as np
 
 from drumscribe.transcribe.vocabulary import GROUPS, group_of
 
+from .tempi import tempo_grid
+
 if TYPE_CHECKING:
     from .beat_net import BeatActivations
 
@@ -167,11 +169,6 @@ class TempoEstimate:
     """Score of the best tempo minus the best of its x2, /2, x3/2, x2/3, x4/3, x3/4 relatives."""
     bpms: np.ndarray
     scores: np.ndarray
-
-
-def tempo_grid(min_bpm: float, max_bpm: float) -> np.ndarray:
-    """Tempi in 1 % steps from ``min_bpm`` up to at most ``max_bpm`` (BPM)."""
-    return min_bpm * 1.01 ** np.arange(int(math.log(max_bpm / min_bpm) / math.log(1.01)) + 1)
 
 
 def _lags(bpms: np.ndarray, fps: float, n_frames: int) -> Tuple[np.ndarray, int]:
