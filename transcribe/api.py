@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 from drumscribe.resources import default_model_path, is_shipped_model, shipped_calibration
 
 from .activations import Activations, save_activations
+from .audio import expand_inputs
 from .config import Config, load_config
 from .errors import DrumscribeError, OutputError
 from .io import check_writable
@@ -676,8 +677,6 @@ def transcribe_many(paths: Sequence, out_dir=None, *, client=None,
     >>> with local_client(4) as client:                           # doctest: +SKIP
     ...     report = transcribe_many(["music/"], "out/", client=client)
     """
-    from .cli import expand_inputs
-
     if session is None:
         session = TranscriptionSession(**session_options)
     elif session_options:

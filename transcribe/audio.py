@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, List, Sequence
 
 import numpy as np
 
@@ -232,3 +232,23 @@ def load_audio(path, sample_rate: int) -> np.ndarray:
     """The whole file as one mono float32 array at ``sample_rate`` (for short files)."""
     blocks = list(stream_audio(path, sample_rate))
     return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:  # a name too long, a loop of links: the song's own error says so
+        return False
+
+
+def expand_inputs(inputs: Sequence[str]) -> List[Path]:
+    """Files as given, folders expanded to the audio files inside (sorted, recursive)."""
+    out: List[Path] = []
+    for s in inputs:
+        p = Path(s)
+        if _is_dir(p):
+            out.extend(sorted(q for q in p.rglob("*")
+                              if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
+        else:
+            out.append(p)
+    return out

@@ -10,7 +10,7 @@ from typing import Callable, List, Optional
 from drumscribe import __version__
 
 from . import distributed  # imports Dask only when asked
-from .audio import AUDIO_EXTENSIONS
+from .audio import AUDIO_EXTENSIONS, expand_inputs
 from .errors import DrumscribeError, report_internal_error
 
 
@@ -131,26 +131,6 @@ def _parse_thresholds(values: List[str], parser) -> tuple:
         if not 0.0 <= t <= 1.0:
             parser.error(f"--threshold {k}={t}: thresholds must be in [0, 1]")
     return glob, per
-
-
-def _is_dir(p: Path) -> bool:
-    try:
-        return p.is_dir()
-    except OSError:  # a name too long, a loop of links: the song's own error says so
-        return False
-
-
-def expand_inputs(inputs: List[str]) -> List[Path]:
-    """Files as given, folders expanded to the audio files inside (sorted, recursive)."""
-    out: List[Path] = []
-    for s in inputs:
-        p = Path(s)
-        if _is_dir(p):
-            out.extend(sorted(q for q in p.rglob("*")
-                              if q.is_file() and q.suffix.lower() in AUDIO_EXTENSIONS))
-        else:
-            out.append(p)
-    return out
 
 
 def main(argv: Optional[List[str]] = None) -> int:
