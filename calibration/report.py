@@ -278,7 +278,7 @@ def transfer_dict(tr) -> dict:
                              **({"win_share": {m: _f(v) for m, v in tr.win_share[c].items()}}
                                 if c in tr.win_share else {})}
                          for c in tr.counts["fixed 0.5"]}}
-    if getattr(tr, "materials", None):
+    if tr.materials:
         out["materials"] = dict(zip(tr.groups, tr.materials))
         for c, lost in tr.material_loss.items():
             out["per_class"][c]["lost_on_material"] = {m: {"material": mat, "score": _f(a), "simpler": _f(b)}
@@ -298,7 +298,7 @@ def kept_reason(tr, c: str) -> str:
     if kept != "fixed 0.5" and kept in share:
         need = f" (>= {tr.confidence:.0%})" if tr.confidence > 0 else ""
         parts.append(f"beat {tr.versus[c][kept]} in {share[kept]:.0%} of resamples{need}")
-    lost = getattr(tr, "material_loss", {}).get(c, {})
+    lost = tr.material_loss.get(c, {})
     for m in ("per-class", "global"):
         if m in lost and m != kept:
             mat, sm, s0 = lost[m]
@@ -347,7 +347,7 @@ def transfer_table(tr, summary: Optional[Dict[str, dict]] = None) -> List[str]:
             "bootstrap resamples of the groups" if tr.confidence > 0 else
             "the best pooled score is kept; 'why' gives the share of bootstrap resamples of the "
             "groups in which it won")
-    if getattr(tr, "materials", None):
+    if tr.materials:
         rule += ("; a method must also not lose to the simpler one on the held-out groups of any "
                  f"one material ({', '.join(sorted({x for x in tr.materials if x}))})")
     lines = [f"leave-one-group-out over {tr.folds} groups: F1 on each held-out group's onsets "
@@ -541,7 +541,7 @@ def write_report(folder, result, choices: Dict[str, Choice], summary: Dict[str, 
                          for k, v in r.items()})
     written.append(folder / "threshold_results.csv")
     best = None
-    if getattr(result, "by_group", None) is not None:
+    if result.by_group is not None:
         best = group_best(result.by_group, objective, {c: ch.threshold for c, ch in choices.items()},
                           groups=groups)
     text = analysis_text(result, choices, summary, objective, window_ms, confusion_info, fallback,

@@ -654,11 +654,6 @@ class GroupBest:
     pooled_kept: float
 
 
-def _f1_counts(tp, fp, n) -> float:
-    den = 2 * tp + fp + (n - tp)
-    return float(2 * tp / den) if den > 0 else 0.0
-
-
 def best_pooled_f1(tp: np.ndarray, fp: np.ndarray, n_ref: np.ndarray, start: int) -> Tuple[float, np.ndarray]:
     """The highest F1 of counts summed over groups when each group has a threshold of its own.
 
@@ -688,10 +683,10 @@ def best_pooled_f1(tp: np.ndarray, fp: np.ndarray, n_ref: np.ndarray, start: int
     n = np.asarray(n_ref, np.float64)[:, None]
     rows = np.arange(tp.shape[0])
     idx = np.full(tp.shape[0], int(start))
-    f = _f1_counts(tp[rows, idx].sum(), fp[rows, idx].sum(), n.sum())
+    f = float(_fbeta(tp[rows, idx].sum(), fp[rows, idx].sum(), n.sum(), 1.0))
     for _ in range(100):  # converges in a few steps; the bound keeps a bad input finite
         cand = np.argmax(2 * tp - f * (2 * tp + fp + n - tp), axis=1)
-        g = _f1_counts(tp[rows, cand].sum(), fp[rows, cand].sum(), n.sum())
+        g = float(_fbeta(tp[rows, cand].sum(), fp[rows, cand].sum(), n.sum(), 1.0))
         if g <= f + 1e-12:
             break
         f, idx = g, cand
@@ -744,12 +739,12 @@ def group_best(stats: GroupStats, objective: Objective, kept: Dict[str, float],
         k = min(int(np.searchsorted(th, float(kept[c]) - 1e-9)), th.size - 1)
         scores = objective_scores(objective, tp[gs, j, :], fp[gs, j, :], n[gs, j], core(c))
         best_i = np.array([widest_middle(s, th, 1e-12) for s in scores])
-        own = [(tp[g, j, i], fp[g, j, i], n[g, j]) for g, i in zip(gs, best_i)]
-        at_k = [(tp[g, j, k], fp[g, j, k], n[g, j]) for g in gs]
-        bound, _ = best_pooled_f1(tp[gs, j, :], fp[gs, j, :], n[gs, j], k)
+        ng = n[gs, j]
+        bound, _ = best_pooled_f1(tp[gs, j, :], fp[gs, j, :], ng, k)
         out[c] = GroupBest(
             groups=[stats.groups[g] for g in gs], best=th[best_i],
-            f1_own=np.array([_f1_counts(*x) for x in own]),
-            f1_kept=np.array([_f1_counts(*x) for x in at_k]),
-            pooled_own=bound, pooled_kept=_f1_counts(*np.sum(at_k, axis=0)))
+            f1_own=_fbeta(tp[gs, j, best_i], fp[gs, j, best_i], ng, 1.0),
+            f1_kept=_fbeta(tp[gs, j, k], fp[gs, j, k], ng, 1.0),
+            pooled_own=bound,
+            pooled_kept=float(_fbeta(tp[gs, j, k].sum(), fp[gs, j, k].sum(), ng.sum(), 1.0)))
     return out
